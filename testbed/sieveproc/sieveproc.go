@@ -1,0 +1,240 @@
+// Package sieveproc runs bin/sieve as a child process for end-to-end tests and the demo: it picks
+// free loopback ports for every listener the shipped configs expose through environment
+// variables, waits for the health check, and stops the process on cleanup.
+package sieveproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Options describe one Sieve process.
+type Options struct {
+	// Config is the path of the collector configuration.
+	Config string
+	// Env adds or overrides environment variables (e.g. the backends' URLs).
+	Env map[string]string
+	// LogPath receives the collector's own log; empty writes it to a file in the work directory.
+	LogPath string
+}
+
+// Process is a running bin/sieve.
+type Process struct {
+	// OTLPGRPC and OTLPHTTP are the receiver addresses (host:port) on loopback.
+	OTLPGRPC, OTLPHTTP string
+	// TelemetryURL serves Sieve's own Prometheus metrics.
+	TelemetryURL string
+	// HealthURL is the health_check endpoint.
+	HealthURL string
+	// StorageDir holds the persistent queues.
+	StorageDir string
+	LogPath    string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	dir  string
+}
+
+// Binary returns the path of bin/sieve: $SIEVE_BIN or ../bin/sieve relative to the testbed.
+func Binary() (string, error) {
+	p := os.Getenv("SIEVE_BIN")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(file), "..", "..", "bin", "sieve")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("sieve binary %s: %w (run `make build` at the repository root)", p, err)
+	}
+	return filepath.Abs(p)
+}
+
+// RepoPath returns a path relative to the repository root, e.g. RepoPath("configs/gateway.yaml").
+func RepoPath(rel string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", rel)
+}
+
+// Start runs Sieve and waits until its health check answers.
+func Start(ctx context.Context, opts Options) (*Process, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "sieve-run-")
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(6)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p := &Process{
+		OTLPGRPC:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		OTLPHTTP:     fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		TelemetryURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]),
+		HealthURL:    fmt.Sprintf("http://127.0.0.1:%d/", ports[3]),
+		StorageDir:   filepath.Join(dir, "storage"),
+		LogPath:      opts.LogPath,
+		done:         make(chan struct{}),
+		dir:          dir,
+	}
+	if p.LogPath == "" {
+		p.LogPath = filepath.Join(dir, "sieve.log")
+	}
+	env := map[string]string{
+		"SIEVE_OTLP_GRPC_ENDPOINT": p.OTLPGRPC,
+		"SIEVE_OTLP_HTTP_ENDPOINT": p.OTLPHTTP,
+		"SIEVE_TELEMETRY_PORT":     fmt.Sprint(ports[2]),
+		"SIEVE_HEALTH_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		"SIEVE_PPROF_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[4]),
+		"SIEVE_ZPAGES_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[5]),
+		"SIEVE_STORAGE_DIR":        p.StorageDir,
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p.cmd = exec.Command(bin, "--config", opts.Config)
+	p.cmd.Env = os.Environ()
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	if err := p.waitHealthy(ctx); err != nil {
+		return nil, errors.Join(err, p.Stop())
+	}
+	return p, nil
+}
+
+func (p *Process) waitHealthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("sieve exited during start-up (%v):\n%s", p.err, p.LogTail(40))
+		default:
+		}
+		if resp, err := client.Get(p.HealthURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sieve not healthy at %s within 60s:\n%s", p.HealthURL, p.LogTail(40))
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop sends SIGTERM (Sieve drains its pipelines) and waits; it kills after 30 s. It removes the
+// work directory unless the log file was placed elsewhere by the caller and kept.
+func (p *Process) Stop() error {
+	var err error
+	select {
+	case <-p.done:
+	default:
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			err = errors.New("sieve did not stop within 30s of SIGTERM and was killed")
+		}
+	}
+	return errors.Join(err, os.RemoveAll(p.dir))
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// LogTail returns the last lines of Sieve's log.
+func (p *Process) LogTail(lines int) string {
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// StartT starts Sieve for a test; it is stopped at cleanup and its log printed if the test failed.
+func StartT(tb testing.TB, opts Options) *Process {
+	tb.Helper()
+	p, err := Start(context.Background(), opts)
+	if err != nil {
+		tb.Fatalf("start sieve: %v", err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("sieve log tail:\n%s", p.LogTail(60))
+		}
+		if err := p.Stop(); err != nil {
+			tb.Errorf("stop sieve: %v", err)
+		}
+	})
+	return p
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
