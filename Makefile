@@ -22,7 +22,7 @@ all: build
 
 ## demo: install what is missing, build, and run the demo against real Loki and Prometheus.
 demo: deps build
-	cd testbed && $(GO) run ./cmd/demo -sieve $(SIEVE_BIN) -config $(CURDIR)/configs/demo.yaml
+	cd testbed && $(GO) run ./cmd/demo -sieve $(SIEVE_BIN) -config $(CURDIR)/configs/demo.yaml $(DEMO_FLAGS)
 
 ## test: unit tests, generated-code drift, and the end-to-end tests on real backends.
 test: deps tools check-generated build unit-test e2e-test
