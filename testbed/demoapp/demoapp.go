@@ -46,29 +46,47 @@ var Levels = []string{"debug", "info", "warn", "error"}
 type Stats struct {
 	Requests atomic.Int64
 	Spans    atomic.Int64
-	// Logs[service][level]
-	mu   sync.Mutex
-	logs map[string]map[string]int64
+	mu    sync.Mutex
+	logs  map[string]map[string]int64 // [service][level]
+	noUID map[string]map[string]int64 // records sent without a uid field
 }
 
-func (s *Stats) addLog(service, level string) {
+func (s *Stats) addLog(service, level string, hasUID bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.logs == nil {
-		s.logs = map[string]map[string]int64{}
+	count(&s.logs, service, level)
+	if !hasUID {
+		count(&s.noUID, service, level)
 	}
-	if s.logs[service] == nil {
-		s.logs[service] = map[string]int64{}
+}
+
+func count(m *map[string]map[string]int64, service, level string) {
+	if *m == nil {
+		*m = map[string]map[string]int64{}
 	}
-	s.logs[service][level]++
+	if (*m)[service] == nil {
+		(*m)[service] = map[string]int64{}
+	}
+	(*m)[service][level]++
 }
 
 // Logs returns a copy of the log counts per service and level.
 func (s *Stats) Logs() map[string]map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]map[string]int64, len(s.logs))
-	for svc, m := range s.logs {
+	return copyCounts(s.logs)
+}
+
+// LogsWithoutUID returns a copy of the counts of records sent without a uid, per service and level.
+func (s *Stats) LogsWithoutUID() map[string]map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyCounts(s.noUID)
+}
+
+func copyCounts(in map[string]map[string]int64) map[string]map[string]int64 {
+	out := make(map[string]map[string]int64, len(in))
+	for svc, m := range in {
 		out[svc] = map[string]int64{}
 		for l, n := range m {
 			out[svc][l] = n
@@ -199,7 +217,7 @@ func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*s
 	}
 	if rng.Float64() < 0.2 {
 		s.log.Debug("cache lookup", zap.String("uid", uid), zap.Bool("hit", rng.Float64() < 0.8), zap.Any("ctx", ctx))
-		s.stats.addLog(s.name, "debug")
+		s.stats.addLog(s.name, "debug", true)
 	}
 
 	fields := []zap.Field{
@@ -211,20 +229,21 @@ func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*s
 		zap.Any("ctx", ctx),
 	}
 	// One request in fifty comes from a job without a user: no uid field.
-	if rng.IntN(50) == 0 {
+	hasUID := rng.IntN(50) != 0
+	if !hasUID {
 		fields = fields[1:]
 	}
 	switch {
 	case status >= 500:
 		span.SetStatus(codes.Error, fmt.Sprintf("HTTP %d", status))
 		s.log.Error("request failed", fields...)
-		s.stats.addLog(s.name, "error")
+		s.stats.addLog(s.name, "error", hasUID)
 	case status >= 400 || latency > 4*s.median:
 		s.log.Warn("request degraded", fields...)
-		s.stats.addLog(s.name, "warn")
+		s.stats.addLog(s.name, "warn", hasUID)
 	default:
 		s.log.Info("request handled", fields...)
-		s.stats.addLog(s.name, "info")
+		s.stats.addLog(s.name, "info", hasUID)
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("http.route", route))
 	attrs := metric.WithAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))

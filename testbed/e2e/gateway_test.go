@@ -20,15 +20,15 @@ import (
 )
 
 // TestGatewayDeliversExactlyWhatWasSent runs the shipped gateway configuration between real Loki
-// and real Prometheus and checks, through their query APIs, that every log record and every
-// metric point sent over OTLP arrived once with its content.
+// and real Prometheus and checks, through their query APIs, that every log record the policy
+// keeps (errors: all of them) and every metric point sent over OTLP arrived once with its content.
 func TestGatewayDeliversExactlyWhatWasSent(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	sieve := sieveproc.StartT(t, sieveproc.Options{
 		Config: sieveproc.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
-			"SIEVE_LOKI_OTLP_URL":     loki.OTLPURL(),
+			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),
 		},
 	})
@@ -55,8 +55,8 @@ func TestGatewayDeliversExactlyWhatWasSent(t *testing.T) {
 			want[id] = body
 			lr := lrs.AppendEmpty()
 			lr.SetTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(si*perService+i) * time.Millisecond)))
-			lr.SetSeverityNumber(plog.SeverityNumberInfo)
-			lr.SetSeverityText("info")
+			lr.SetSeverityNumber(plog.SeverityNumberError)
+			lr.SetSeverityText("error")
 			lr.Body().SetStr(body)
 			lr.Attributes().PutStr("test_id", id)
 			lr.Attributes().PutStr("uid", fmt.Sprintf("u%d", i%17))

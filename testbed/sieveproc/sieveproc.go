@@ -37,6 +37,8 @@ type Process struct {
 	TelemetryURL string
 	// HealthURL is the health_check endpoint.
 	HealthURL string
+	// SamplingURL serves the live sampling policy (Jaeger remote sampling API and /policy).
+	SamplingURL string
 	// StorageDir holds the persistent queues.
 	StorageDir string
 	LogPath    string
@@ -76,7 +78,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(6)
+	ports, err := freePorts(7)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -86,6 +88,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		OTLPHTTP:     fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		TelemetryURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]),
 		HealthURL:    fmt.Sprintf("http://127.0.0.1:%d/", ports[3]),
+		SamplingURL:  fmt.Sprintf("http://127.0.0.1:%d", ports[6]),
 		StorageDir:   filepath.Join(dir, "storage"),
 		LogPath:      opts.LogPath,
 		done:         make(chan struct{}),
@@ -102,6 +105,8 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		"SIEVE_PPROF_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[4]),
 		"SIEVE_ZPAGES_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[5]),
 		"SIEVE_STORAGE_DIR":        p.StorageDir,
+		"SIEVE_SAMPLING_ENDPOINT":  fmt.Sprintf("127.0.0.1:%d", ports[6]),
+		"SIEVE_POLICY_FILE":        RepoPath("configs/policy.yaml"),
 	}
 	for k, v := range opts.Env {
 		env[k] = v

@@ -191,7 +191,7 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 
 	fmt.Println()
 	fmt.Println("    Example queries (run `make demo DEMO_FLAGS=-keep` to keep the stack up for them):")
-	fmt.Printf("      curl -G %s/loki/api/v1/query_range --data-urlencode 'query={service_name=\"payment\"} | severity_text=\"error\"'\n", loki.URL)
+	fmt.Printf("      curl -G %s/loki/api/v1/query_range --data-urlencode 'query={service_name=\"payment\", level=\"error\"}'\n", loki.URL)
 	fmt.Printf("      curl -G %s/api/v1/query --data-urlencode 'query=histogram_quantile(0.99, sum by (job) (rate(http_server_request_duration_seconds[1m])))'\n", prom.URL)
 	if _, err := os.Stat(sieveproc.RepoPath("dashboards")); err == nil {
 		fmt.Println("    Dashboards: import the JSON files under dashboards/ into Grafana (Dashboards > New > Import),")

@@ -1,0 +1,91 @@
+package loki // import "github.com/sieveobs/sieve/exporters/loki"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/sieveobs/sieve/exporters/loki/internal/metadata"
+)
+
+// NewFactory returns the factory of the loki exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = 30 * time.Second
+
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// One consumer: a request under retry blocks the ones behind it, which
+	// is what keeps each stream in order across retries.
+	queue.NumConsumers = 1
+	queue.Batch = configoptional.Some(exporterhelper.BatchConfig{
+		FlushTimeout: time.Second,
+		Sizer:        exporterhelper.RequestSizerTypeItems,
+		MinSize:      8192,
+		MaxSize:      16384,
+	})
+
+	return &Config{
+		ClientConfig: client,
+		QueueConfig:  configoptional.Some(queue),
+		RetryConfig:  configretry.NewDefaultBackOffConfig(),
+		Format:       FormatProtobuf,
+		LineFormat:   LineFormatBody,
+		Labels: LabelsConfig{
+			ResourceAttributes: []string{"service.name", "service.namespace", "deployment.environment.name"},
+		},
+		StructuredMetadata: StructuredMetadataConfig{
+			ResourceAttributes: true,
+			LogAttributes:      true,
+			TraceContext:       true,
+			MaxEntries:         128,
+			MaxSize:            64 << 10,
+		},
+		Cardinality: CardinalityConfig{
+			MaxLabelNamesPerStream: 15,
+			MaxLabelNameLength:     1024,
+			MaxLabelValueLength:    2048,
+			MaxValuesPerLabel:      1000,
+			Window:                 time.Hour,
+		},
+		Limits: LimitsConfig{
+			MaxLineSize:   256 << 10,
+			LineTooLong:   ActionTruncate,
+			MaxEntryAge:   168 * time.Hour,
+			MaxFutureSkew: 10 * time.Minute,
+			FutureEntries: ActionClamp,
+		},
+	}
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	exp, err := newExporter(c, set, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg,
+		exp.pushLogs,
+		exporterhelper.WithStart(exp.start),
+		exporterhelper.WithShutdown(exp.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		// The HTTP client's timeout bounds each attempt.
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
+		exporterhelper.WithRetry(c.RetryConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}

@@ -1,0 +1,100 @@
+package prometheusremotewrite
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func loadConfig(t *testing.T, file string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := cm.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func TestLoadValidConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+
+	require.Equal(t, "https://prometheus.example:9090/api/v1/write", cfg.Endpoint)
+	require.Equal(t, 10*time.Second, cfg.Timeout)
+	require.Equal(t, protocolV2, cfg.Protocol)
+	require.Equal(t, 8, cfg.Shards)
+	require.Equal(t, 1<<20, cfg.MaxBatchSizeBytes)
+	require.Equal(t, "sieve", cfg.Namespace)
+	require.Equal(t, map[string]string{"cluster": "prod-eu-1", "replica": "a"}, cfg.ExternalLabels)
+	require.Equal(t, "team-a", cfg.TenantID)
+	require.Equal(t, 5000, cfg.DeltaToCumulative.MaxSeries)
+	require.Equal(t, 15*time.Minute, cfg.DeltaToCumulative.MaxStale)
+	require.Equal(t, 2*time.Minute, cfg.Staleness.StaleAfter)
+	require.True(t, cfg.QueueConfig.HasValue())
+	q := cfg.QueueConfig.Get()
+	require.Equal(t, 1, q.NumConsumers)
+	require.Equal(t, int64(5000), q.QueueSize)
+	require.NotNil(t, q.StorageID)
+	require.Equal(t, component.MustNewID("file_storage"), *q.StorageID)
+	require.Equal(t, 10*time.Minute, cfg.RetryConfig.MaxElapsedTime)
+	auth, ok := cfg.Headers.Get("Authorization")
+	require.True(t, ok)
+	require.Equal(t, "Bearer secret-token", string(auth))
+}
+
+func TestDefaultConfigNeedsOnlyEndpoint(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.ErrorContains(t, confmap.Validate(cfg), "endpoint")
+	cfg.Endpoint = "http://localhost:9090/api/v1/write"
+	require.NoError(t, confmap.Validate(cfg))
+	require.Equal(t, 1, cfg.QueueConfig.Get().NumConsumers)
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	tests := []struct {
+		file    string
+		wantErr string
+	}{
+		{"invalid_missing_endpoint.yaml", "endpoint: must be set"},
+		{"invalid_bad_endpoint.yaml", "endpoint: \"localhost:9090/api/v1/write\" must be an absolute http or https URL"},
+		{"invalid_compression.yaml", "compression: must be empty"},
+		{"invalid_reserved_header.yaml", "headers: \"content-encoding\" is set by the exporter"},
+		{"invalid_protocol.yaml", "protocol: must be \"2.0\" or \"1.0\""},
+		{"invalid_shards.yaml", "shards: must be between 1 and 256"},
+		{"invalid_max_batch_size_bytes.yaml", "max_batch_size_bytes: must be at least"},
+		{"invalid_namespace.yaml", "namespace: \"9-bad name\""},
+		{"invalid_external_label_name.yaml", "external_labels: \"__reserved\" is not a valid label name"},
+		{"invalid_external_label_value.yaml", "external_labels: \"cluster\" has an empty value"},
+		{"invalid_tenant_header.yaml", "tenant_header: must be set"},
+		{"invalid_tenant_header_reserved.yaml", "tenant_header: \"content-type\" is set by the exporter"},
+		{"invalid_num_consumers.yaml", "sending_queue::num_consumers: must be 1"},
+		{"invalid_delta_max_series.yaml", "delta_to_cumulative::max_series"},
+		{"invalid_delta_max_stale.yaml", "delta_to_cumulative::max_stale"},
+		{"invalid_stale_after.yaml", "staleness::stale_after"},
+		{"invalid_staleness_max_series.yaml", "staleness::max_series"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			cfg, err := loadConfig(t, tt.file)
+			require.NoError(t, err)
+			before := *cfg
+			err = cfg.Validate()
+			require.ErrorContains(t, err, tt.wantErr)
+			require.Equal(t, before.Shards, cfg.Shards, "Validate must not fill in values")
+			require.Equal(t, before.Protocol, cfg.Protocol, "Validate must not fill in values")
+		})
+	}
+}
+
+func TestUnknownKeyRefused(t *testing.T) {
+	_, err := loadConfig(t, "unknown_key.yaml")
+	require.ErrorContains(t, err, "remote_write_queue")
+}

@@ -1,0 +1,93 @@
+package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
+)
+
+// NewFactory returns the factory of the prometheus_remote_write exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithMetrics(createMetrics, metadata.MetricsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = 30 * time.Second
+	client.WriteBufferSize = 512 << 10
+
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// One consumer keeps batches, and so the samples of each series, in
+	// order; the exporter parallelises inside a batch with shards.
+	queue.NumConsumers = 1
+	queue.QueueSize = 10_000
+
+	return &Config{
+		ClientConfig:      client,
+		QueueConfig:       configoptional.Some(queue),
+		RetryConfig:       configretry.NewDefaultBackOffConfig(),
+		Protocol:          protocolV2,
+		Shards:            4,
+		MaxBatchSizeBytes: 3 << 20,
+		TenantHeader:      "X-Scope-OrgID",
+		AddMetricSuffixes: true,
+		TargetInfo:        TargetInfoConfig{Enabled: true},
+		SendExemplars:     true,
+		DeltaToCumulative: DeltaToCumulativeConfig{MaxSeries: 100_000, MaxStale: 10 * time.Minute},
+		Staleness:         StalenessConfig{StaleAfter: 5 * time.Minute, MaxSeries: 500_000},
+	}
+}
+
+func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	return newMetricsExporter(ctx, set, cfg.(*Config), time.Now)
+}
+
+// metricsExporter converts delta temporality before data enters the
+// sending queue, so that queued and retried batches are already cumulative.
+type metricsExporter struct {
+	exporter.Metrics
+	d2c *deltaToCumulative
+}
+
+func (m *metricsExporter) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+func (m *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	m.d2c.convert(md)
+	return m.Metrics.ConsumeMetrics(ctx, md)
+}
+
+func newMetricsExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (*metricsExporter, error) {
+	prw, err := newExporter(cfg, set, now)
+	if err != nil {
+		return nil, err
+	}
+	helper, err := exporterhelper.NewMetrics(ctx, set, cfg, prw.pushMetrics,
+		exporterhelper.WithStart(prw.start),
+		exporterhelper.WithShutdown(prw.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		// The HTTP client's timeout bounds each request instead.
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
+		exporterhelper.WithRetry(cfg.RetryConfig),
+		exporterhelper.WithQueue(cfg.QueueConfig),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &metricsExporter{Metrics: helper, d2c: newDeltaToCumulative(cfg.DeltaToCumulative, now, prw.evicted)}, nil
+}

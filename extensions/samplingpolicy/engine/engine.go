@@ -1,0 +1,336 @@
+// Package engine compiles a sampling policy into an immutable snapshot that the trace_sampling
+// processor reads on its hot path, and runs the adaptive controller that moves effective rates.
+//
+// The processor loads the current snapshot with one atomic load per batch; a new policy version
+// is swapped in atomically, so the hot path never takes a lock. Effective thresholds live in
+// atomics owned by each snapshot entry, so the adaptive controller can move them the same way.
+package engine
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy"
+)
+
+// Provider is implemented by the sampling_policy extension; the processor finds it in the host.
+type Provider interface {
+	Engine() *Engine
+}
+
+// Rate is one effective rate with its encodings, precomputed so the hot path only reads.
+type Rate struct {
+	Probability float64
+	Threshold   sampling.Threshold
+	// TraceState is "ot=th:..." ready to set on a span whose tracestate was empty.
+	TraceState string
+}
+
+// Precision is the number of significant hex digits of encoded thresholds (leading f digits
+// excluded), as in the spec's examples and the contrib probabilistic sampler's default; it keeps
+// tracestate short while the relative error stays below 0.01%.
+const Precision = 4
+
+// NewRate encodes a keep probability. Zero yields the never-sample threshold.
+func NewRate(p float64) *Rate {
+	if p <= 0 {
+		return &Rate{Probability: 0, Threshold: sampling.NeverSampleThreshold}
+	}
+	th, err := sampling.ProbabilityToThresholdWithPrecision(p, Precision)
+	if err != nil {
+		th = sampling.AlwaysSampleThreshold
+		p = 1
+	}
+	return &Rate{Probability: p, Threshold: th, TraceState: "ot=th:" + th.TValue()}
+}
+
+// Entry is the rate state of one service (or of the default bucket).
+type Entry struct {
+	Name     string
+	base     float64
+	rate     atomic.Pointer[Rate]
+	ops      map[string]*opEntry
+	adaptive *adaptiveState
+}
+
+type opEntry struct {
+	base float64
+	rate atomic.Pointer[Rate]
+}
+
+// Rate returns the effective rate of the service as a whole.
+func (e *Entry) Rate() *Rate { return e.rate.Load() }
+
+// Adaptive reports whether an adaptive rule governs the entry; its error spans are always kept.
+func (e *Entry) Adaptive() bool { return e.adaptive != nil }
+
+// RateFor returns the effective rate for a span name: its operation's rate when it has one.
+func (e *Entry) RateFor(spanName string) *Rate {
+	if e.ops != nil {
+		if op, ok := e.ops[spanName]; ok {
+			return op.rate.Load()
+		}
+	}
+	return e.rate.Load()
+}
+
+// Observe feeds the adaptive controller with a batch's incoming counts.
+func (e *Entry) Observe(spans, roots, errors int64) {
+	if a := e.adaptive; a != nil {
+		a.spans.Add(spans)
+		a.roots.Add(roots)
+		a.errors.Add(errors)
+	}
+}
+
+// Operations returns the effective rate of every operation, for /sampling.
+func (e *Entry) Operations() map[string]float64 {
+	out := make(map[string]float64, len(e.ops))
+	for name, op := range e.ops {
+		out[name] = op.rate.Load().Probability
+	}
+	return out
+}
+
+// Rule actions as compiled.
+type ruleMatch struct {
+	name      string
+	always    bool
+	service   string
+	spanName  string
+	prefix    string
+	attribute string
+	value     string
+}
+
+// Snapshot is one compiled policy version. It is immutable except for the effective rates.
+type Snapshot struct {
+	Version  string
+	Hash     string
+	Format   string
+	Source   string
+	Applied  time.Time
+	Policy   policyfile.Policy
+	LogTiers policy.LogTiers
+
+	def      *Entry
+	services map[string]*Entry
+	rules    []ruleMatch
+	// adaptiveEntries lists entries the controller must visit.
+	adaptiveEntries []*Entry
+}
+
+// Lookup returns the entry for a service, or the default bucket.
+func (s *Snapshot) Lookup(service string) *Entry {
+	if e, ok := s.services[service]; ok {
+		return e
+	}
+	return s.def
+}
+
+// Default returns the default bucket.
+func (s *Snapshot) Default() *Entry { return s.def }
+
+// Entries calls f for the default bucket and every named service.
+func (s *Snapshot) Entries(f func(*Entry)) {
+	f(s.def)
+	for _, e := range s.services {
+		f(e)
+	}
+}
+
+// HasRules reports whether any always/never rule exists, letting callers skip attribute work.
+func (s *Snapshot) HasRules() bool { return len(s.rules) > 0 }
+
+// RuleVerdict is the outcome of always/never rules for one span.
+type RuleVerdict uint8
+
+const (
+	NoRule RuleVerdict = iota
+	RuleAlways
+	RuleNever
+)
+
+// MatchRules returns the verdict of the first always/never rule matching the span.
+func (s *Snapshot) MatchRules(service, spanName string, attrs pcommon.Map) RuleVerdict {
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.service != "" && r.service != service {
+			continue
+		}
+		if r.spanName != "" && r.spanName != spanName {
+			continue
+		}
+		if r.prefix != "" && !strings.HasPrefix(spanName, r.prefix) {
+			continue
+		}
+		if r.attribute != "" {
+			v, ok := attrs.Get(r.attribute)
+			if !ok {
+				continue
+			}
+			if r.value != "" && !valueEquals(v, r.value) {
+				continue
+			}
+		}
+		if r.always {
+			return RuleAlways
+		}
+		return RuleNever
+	}
+	return NoRule
+}
+
+func valueEquals(v pcommon.Value, want string) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str() == want
+	case pcommon.ValueTypeBool:
+		return (want == "true" && v.Bool()) || (want == "false" && !v.Bool())
+	default:
+		return v.AsString() == want
+	}
+}
+
+// Compile builds a snapshot from a validated document.
+func Compile(doc *policyfile.Document, source string, now time.Time) *Snapshot {
+	p := doc.Policy
+	s := &Snapshot{
+		Version:  p.Version,
+		Hash:     doc.Hash,
+		Format:   doc.Format,
+		Source:   source,
+		Applied:  now,
+		Policy:   p,
+		LogTiers: policy.LogTiers{Version: p.Version, Tiers: p.LogTiers},
+		services: make(map[string]*Entry, len(p.Services)),
+	}
+	s.def = newEntry("", *p.DefaultRate, nil)
+	for name, svc := range p.Services {
+		s.services[name] = newEntry(name, p.RateOf(name), svc.Operations)
+	}
+	for _, a := range p.Adaptive {
+		e := s.def
+		if a.Service != "" {
+			var ok bool
+			if e, ok = s.services[a.Service]; !ok {
+				// An adaptive rule for a service without rates starts from the default rate.
+				e = newEntry(a.Service, *p.DefaultRate, nil)
+				s.services[a.Service] = e
+			}
+		}
+		e.adaptive = newAdaptiveState(a)
+		s.adaptiveEntries = append(s.adaptiveEntries, e)
+	}
+	for _, r := range p.Rules {
+		s.rules = append(s.rules, ruleMatch{
+			name: r.Name, always: r.Action == policyfile.ActionAlways, service: r.Service,
+			spanName: r.SpanName, prefix: r.SpanNamePrefix, attribute: r.Attribute, value: r.Value,
+		})
+	}
+	return s
+}
+
+func newEntry(name string, rate float64, ops map[string]float64) *Entry {
+	e := &Entry{Name: name, base: rate}
+	e.rate.Store(NewRate(rate))
+	if len(ops) > 0 {
+		e.ops = make(map[string]*opEntry, len(ops))
+		for op, r := range ops {
+			oe := &opEntry{base: r}
+			oe.rate.Store(NewRate(r))
+			e.ops[op] = oe
+		}
+	}
+	return e
+}
+
+// Engine holds the live snapshot and the trace IDs the processor kept outside the rules.
+type Engine struct {
+	cur  atomic.Pointer[Snapshot]
+	kept keptSet
+}
+
+// New returns an engine serving the given snapshot.
+func New(initial *Snapshot) *Engine {
+	e := &Engine{}
+	e.cur.Store(initial)
+	return e
+}
+
+// Load returns the live snapshot.
+func (e *Engine) Load() *Snapshot { return e.cur.Load() }
+
+// Swap installs a new snapshot, carrying adaptive state over for entries present in both so a
+// policy update does not reset a controller that had converged. The caller serialises Swap with
+// Tick, since both touch the controller's state (the extension holds its mutex for both).
+func (e *Engine) Swap(next *Snapshot) {
+	if prev := e.cur.Load(); prev != nil {
+		for _, n := range next.adaptiveEntries {
+			var p *Entry
+			if n.Name == "" {
+				p = prev.def
+			} else {
+				p = prev.services[n.Name]
+			}
+			if p != nil && p.adaptive != nil && p.base == n.base {
+				n.adaptive.ewma = p.adaptive.ewma
+				n.adaptive.primed = p.adaptive.primed
+				n.adaptive.last = p.adaptive.last
+				n.adaptive.boosted = p.adaptive.boosted
+				n.setScale(p.rate.Load().Probability / p.base)
+			}
+		}
+	}
+	e.cur.Store(next)
+}
+
+// RecordKept remembers a trace kept for a reason the rules alone cannot reproduce (an error
+// span, an always rule), so TraceKept agrees with the processor for that trace.
+func (e *Engine) RecordKept(id pcommon.TraceID) { e.kept.add(id) }
+
+// TraceKept implements policy.TraceDecider: the consistent decision under the service's live
+// rate, or a recent trace the processor kept outside the rules.
+func (e *Engine) TraceKept(id pcommon.TraceID, service string) bool {
+	s := e.cur.Load()
+	if s == nil {
+		return true
+	}
+	if s.Lookup(service).rate.Load().Threshold.ShouldSample(sampling.TraceIDToRandomness(id)) {
+		return true
+	}
+	return e.kept.has(id)
+}
+
+// keptSetSize bounds memory: a direct-mapped table, newer IDs overwrite older ones.
+const keptSetSize = 1 << 14
+
+type keptSet struct {
+	slots [keptSetSize]atomic.Uint64
+}
+
+func keptKey(id pcommon.TraceID) uint64 {
+	var k uint64
+	for i := 0; i < 8; i++ {
+		k = k<<8 | uint64(id[i]^id[i+8])
+	}
+	if k == 0 {
+		k = 1
+	}
+	return k
+}
+
+func (k *keptSet) add(id pcommon.TraceID) {
+	key := keptKey(id)
+	k.slots[key&(keptSetSize-1)].Store(key)
+}
+
+func (k *keptSet) has(id pcommon.TraceID) bool {
+	key := keptKey(id)
+	return k.slots[key&(keptSetSize-1)].Load() == key
+}
