@@ -46,9 +46,9 @@ var Levels = []string{"debug", "info", "warn", "error"}
 type Stats struct {
 	Requests atomic.Int64
 	Spans    atomic.Int64
-	mu    sync.Mutex
-	logs  map[string]map[string]int64 // [service][level]
-	noUID map[string]map[string]int64 // records sent without a uid field
+	mu       sync.Mutex
+	logs     map[string]map[string]int64 // [service][level]
+	noUID    map[string]map[string]int64 // records sent without a uid field
 }
 
 func (s *Stats) addLog(service, level string, hasUID bool) {

@@ -1,4 +1,3 @@
-
 package e2e
 
 import (
