@@ -183,15 +183,17 @@ func newService(ctx context.Context, name string, cfg Config, stats *Stats, medi
 	return s, nil
 }
 
-// handle serves one request, calling downstream services, and returns its status code.
-func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*service, uid, region string) int {
+// handle serves one request that starts at start, calling downstream services, and returns its
+// status code and duration. Time is simulated: spans carry the timestamps a real request would
+// have, so latency histograms built from them are meaningful without the demo sleeping.
+func (s *service) handle(ctx context.Context, start time.Time, rng *rand.Rand, shop map[string]*service, uid, region string) (int, time.Duration) {
 	route := routes[s.name][rng.IntN(len(routes[s.name]))]
-	ctx, span := s.tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := s.tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
 	s.stats.Spans.Add(1)
-	defer span.End()
 
 	// Lognormal latency with a slow tail; the downstream calls add their own time.
-	latency := s.median * math.Exp(0.6*rng.NormFloat64())
+	own := s.median * math.Exp(0.6*rng.NormFloat64())
+	elapsed := time.Duration(own / 2 * float64(time.Second))
 	status := 200
 	switch p := rng.Float64(); {
 	case p < s.errRate:
@@ -211,10 +213,14 @@ func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*s
 		down = []string{"payment"}
 	}
 	for _, d := range down {
-		if code := shop[d].handle(ctx, rng, shop, uid, region); code >= 500 && status < 500 {
+		code, took := shop[d].handle(ctx, start.Add(elapsed), rng, shop, uid, region)
+		elapsed += took
+		if code >= 500 && status < 500 {
 			status = 502
 		}
 	}
+	elapsed += time.Duration(own / 2 * float64(time.Second))
+	latency := elapsed.Seconds()
 	if rng.Float64() < 0.2 {
 		s.log.Debug("cache lookup", zap.String("uid", uid), zap.Bool("hit", rng.Float64() < 0.8), zap.Any("ctx", ctx))
 		s.stats.addLog(s.name, "debug", true)
@@ -238,7 +244,7 @@ func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*s
 		span.SetStatus(codes.Error, fmt.Sprintf("HTTP %d", status))
 		s.log.Error("request failed", fields...)
 		s.stats.addLog(s.name, "error", hasUID)
-	case status >= 400 || latency > 4*s.median:
+	case status >= 400 || own > 4*s.median:
 		s.log.Warn("request degraded", fields...)
 		s.stats.addLog(s.name, "warn", hasUID)
 	default:
@@ -249,7 +255,8 @@ func (s *service) handle(ctx context.Context, rng *rand.Rand, shop map[string]*s
 	attrs := metric.WithAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
 	s.latency.Record(ctx, latency, attrs)
 	s.reqs.Add(ctx, 1, attrs)
-	return status
+	span.End(trace.WithTimestamp(start.Add(elapsed)))
+	return status, elapsed
 }
 
 // Run sends traffic until ctx is done, then flushes every SDK. It returns the first export error
@@ -284,7 +291,7 @@ loop:
 			break loop
 		case <-tick.C:
 			uid := fmt.Sprintf("u%05d", rng.IntN(20000))
-			shop["frontend"].handle(context.Background(), rng, shop, uid, regions[rng.IntN(len(regions))])
+			shop["frontend"].handle(context.Background(), time.Now(), rng, shop, uid, regions[rng.IntN(len(regions))])
 			stats.Requests.Add(1)
 		}
 	}

@@ -108,63 +108,76 @@ wait:
 	}
 
 	step("waiting for Sieve to deliver")
-	sent := stats.LogTotal()
-	var held float64
+	// Sieve keeps every error record that has a uid: wait until Loki holds all of them.
+	wantErrors := int64(0)
+	for svc, levels := range stats.Logs() {
+		wantErrors += levels["error"] - stats.LogsWithoutUID()[svc]["error"]
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		held = lokiTotal(ctx, loki, started)
-		if held >= float64(sent) {
+		if held := lokiByLevel(ctx, loki, started); sumLevel(held, "error") >= float64(wantErrors) {
 			break
 		}
 		time.Sleep(time.Second)
 	}
-	if err := summary(ctx, stats, loki, prom, started); err != nil {
-		return err
-	}
-	if keep {
-		step("everything keeps running; press Ctrl-C to stop")
-		<-ctx.Done()
-	}
-	return nil
+	return summary(ctx, stats, loki, prom, started)
 }
 
-func lokiTotal(ctx context.Context, loki *backends.Loki, since time.Time) float64 {
+// lokiByLevel counts the records Loki holds per service and level.
+func lokiByLevel(ctx context.Context, loki *backends.Loki, since time.Time) map[string]map[string]float64 {
 	window := time.Since(since).Round(time.Second) + time.Minute
-	res, err := loki.QueryMetric(ctx, "", fmt.Sprintf(`sum(count_over_time({service_name=~".+"}[%s]))`, window), time.Now())
-	if err != nil || len(res) == 0 {
-		return 0
+	res, err := loki.QueryMetric(ctx, "", fmt.Sprintf(`sum by (service_name, level) (count_over_time({service_name=~".+"}[%s]))`, window), time.Now())
+	out := map[string]map[string]float64{}
+	if err != nil {
+		return out
 	}
-	return res[0].Value
+	for _, s := range res {
+		svc := s.Metric["service_name"]
+		if out[svc] == nil {
+			out[svc] = map[string]float64{}
+		}
+		out[svc][s.Metric["level"]] = s.Value
+	}
+	return out
+}
+
+func sumLevel(m map[string]map[string]float64, level string) float64 {
+	var n float64
+	for _, l := range m {
+		n += l[level]
+	}
+	return n
 }
 
 func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, prom *backends.Prometheus, since time.Time) error {
-	window := fmt.Sprintf("%ds", int(time.Since(since).Seconds())+60)
-	step("summary")
+	step("summary: log records sent by the services / kept by Sieve in Loki")
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "    service\tlogs sent\tlogs in Loki\terror/warn/info/debug sent")
-	logs := stats.Logs()
+	fmt.Fprintln(w, "    service	error	warn	info	debug	without uid (dropped)")
+	logs, noUID := stats.Logs(), stats.LogsWithoutUID()
+	held := lokiByLevel(ctx, loki, since)
 	var names []string
 	for n := range logs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	inLoki := map[string]float64{}
-	if res, err := loki.QueryMetric(ctx, "", fmt.Sprintf(`sum by (service_name) (count_over_time({service_name=~".+"}[%s]))`, window), time.Now()); err == nil {
-		for _, s := range res {
-			inLoki[s.Metric["service_name"]] = s.Value
-		}
-	} else {
-		fmt.Println("    loki query failed:", err)
-	}
+	var sent, kept float64
 	for _, n := range names {
-		m := logs[n]
-		var total int64
-		for _, c := range m {
-			total += c
+		fmt.Fprintf(w, "    %s", n)
+		for _, lvl := range []string{"error", "warn", "info", "debug"} {
+			fmt.Fprintf(w, "\t%d / %.0f", logs[n][lvl], held[n][lvl])
+			sent += float64(logs[n][lvl])
+			kept += held[n][lvl]
 		}
-		fmt.Fprintf(w, "    %s\t%d\t%.0f\t%d/%d/%d/%d\n", n, total, inLoki[n], m["error"], m["warn"], m["info"], m["debug"])
+		var missing int64
+		for _, c := range noUID[n] {
+			missing += c
+		}
+		fmt.Fprintf(w, "\t%d\n", missing)
 	}
 	w.Flush()
+	if sent > 0 {
+		fmt.Printf("    %.0f of %.0f records kept (%.1f%%): every error with a uid kept; warn, info and debug sampled\n", kept, sent, 100*kept/sent)
+	}
 	fmt.Printf("    requests %d, spans %d\n", stats.Requests.Load(), stats.Spans.Load())
 
 	fmt.Println()
@@ -172,6 +185,8 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 	queries := []string{
 		`sum by (job) (http_server_requests_total)`,
 		`histogram_quantile(0.99, sum by (job) (rate(http_server_request_duration_seconds[1m])))`,
+		// Sieve's fine_histogram, computed from every span before trace sampling.
+		`histogram_quantile(0.99, sum by (job, le) (span_duration_seconds_bucket{span_kind="SPAN_KIND_SERVER"}))`,
 	}
 	for _, q := range queries {
 		res, err := prom.Query(ctx, q, time.Now())
