@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -237,11 +236,4 @@ func addGauge(sm pmetric.ScopeMetrics, name string, v float64, ts pcommon.Timest
 		dp.Attributes().PutStr(attrs[i], attrs[i+1])
 	}
 	return dp
-}
-
-// sortedSeries orders decoded series by label string for stable assertions.
-func sortedSeries(ss []prompb.TimeSeries) []prompb.TimeSeries {
-	out := append([]prompb.TimeSeries(nil), ss...)
-	sort.Slice(out, func(i, j int) bool { return labelString(out[i].Labels) < labelString(out[j].Labels) })
-	return out
 }

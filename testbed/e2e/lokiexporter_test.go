@@ -49,9 +49,9 @@ func startLokiExporter(t *testing.T, endpoint string, mutate func(*loki.Config))
 }
 
 type lokiRecord struct {
-	service, level, status, user, body string
-	ts                                 time.Time
-	attrs                              map[string]string
+	level, status, user, body string
+	ts                        time.Time
+	attrs                     map[string]string
 }
 
 func lokiLogs(resAttrs map[string]string, recs []lokiRecord) plog.Logs {
