@@ -16,7 +16,7 @@ COMPONENT_DIRS := $(sort $(dir $(wildcard processors/*/metadata.yaml exporters/*
 # Folders whose content is generated: checked for drift against their sources.
 GENERATED := cmd/collector $(COMPONENT_DIRS)
 
-.PHONY: all demo test build generate check-generated deps tools unit-test e2e-test lint clean
+.PHONY: all demo test bench build generate check-generated deps tools unit-test e2e-test lint clean
 
 all: build
 
@@ -58,6 +58,11 @@ build: $(SIEVE_BIN)
 $(SIEVE_BIN): $(shell find cmd/collector internal processors exporters connectors extensions receivers -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) go.mod go.sum
 	@echo ">> building bin/sieve (several minutes on a cold cache)"
 	cd cmd/collector && $(GO) build -trimpath -o $(SIEVE_BIN) .
+
+## bench: Sieve against the upstream baseline collector on every pipeline, same machine, same
+## run (builds the baseline with ocb the first time); rewrites BENCHMARKS.md and BENCHMARKS.json.
+bench: deps build
+	cd testbed && $(GO) run ./cmd/bench -md $(CURDIR)/BENCHMARKS.md -json $(CURDIR)/BENCHMARKS.json
 
 unit-test:
 	$(GO) test -count=1 ./...

@@ -22,7 +22,6 @@ require (
 	github.com/golang/snappy v1.0.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/grafana/loki/pkg/push v0.0.0-20240924133635-758364c7775f // indirect
 	github.com/grafana/regexp v0.0.0-20250905093917-f7b3be9d1853 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/hashicorp/go-version v1.9.0 // indirect
@@ -89,6 +88,7 @@ require (
 )
 
 require (
+	github.com/grafana/loki/pkg/push v0.0.0-20240924133635-758364c7775f
 	github.com/klauspost/compress v1.19.2
 	github.com/prometheus/prometheus v0.313.2
 	github.com/sieveobs/sieve v0.0.0

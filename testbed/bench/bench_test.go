@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sieveobs/sieve/testbed/loadgen"
+	"github.com/sieveobs/sieve/testbed/sinks"
+)
+
+func TestEvaluate(t *testing.T) {
+	p, err := PipelineByName("logs-tiered")
+	require.NoError(t, err)
+	acked := map[loadgen.Class]uint64{loadgen.ClassKeep: 1000, loadgen.ClassWarn: 10000, loadgen.ClassInfo: 100000, loadgen.ClassNoUID: 500}
+	st := loadgen.Stats{AckedItems: acked}
+	for _, tc := range []struct {
+		name       string
+		delivered  map[loadgen.Class]uint64
+		loss       float64
+		unexpected uint64
+	}{
+		// Warn and info sampled out at their rates, within noise: nothing unexplained.
+		{"on rate", map[loadgen.Class]uint64{loadgen.ClassKeep: 1000, loadgen.ClassWarn: 990, loadgen.ClassInfo: 95}, 0, 0},
+		// Two must-keep items missing out of 1000+1000+100 expected.
+		{"keep missing", map[loadgen.Class]uint64{loadgen.ClassKeep: 998, loadgen.ClassWarn: 1000, loadgen.ClassInfo: 100}, 2.0 / 2100, 0},
+		// Warn far below its rate: the shortfall beyond 4 sigma (4*30=120) is unexplained.
+		{"warn short", map[loadgen.Class]uint64{loadgen.ClassKeep: 1000, loadgen.ClassWarn: 580, loadgen.ClassInfo: 100}, 300.0 / 2100, 0},
+		{"no-uid kept", map[loadgen.Class]uint64{loadgen.ClassKeep: 1000, loadgen.ClassWarn: 1000, loadgen.ClassInfo: 100, loadgen.ClassNoUID: 3}, 0, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp, loss, unexpected := evaluate(p, p.Expect[Sieve], st, sinks.Counts{Unique: tc.delivered})
+			require.InDelta(t, 2100, exp, 1e-9)
+			require.InDelta(t, tc.loss, loss, 1e-9)
+			require.Equal(t, tc.unexpected, unexpected)
+		})
+	}
+
+	h, err := PipelineByName("span-histograms")
+	require.NoError(t, err)
+	_, loss, _ := evaluate(h, h.Expect[Sieve], loadgen.Stats{AckedItems: map[loadgen.Class]uint64{loadgen.ClassSampled: 1000}}, sinks.Counts{Items: 990})
+	require.InDelta(t, 0.01, loss, 1e-9)
+}
+
+func TestProcReaders(t *testing.T) {
+	cpu, err := cpuSeconds(os.Getpid())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, cpu, 0.0)
+	hwm, err := statusKB(os.Getpid(), "VmHWM")
+	require.NoError(t, err)
+	require.Greater(t, hwm, uint64(1000), "a Go test binary peaks above 1 MiB")
+	_, err = statusKB(os.Getpid(), "NoSuchKey")
+	require.Error(t, err)
+	wait, err := runDelaySeconds(os.Getpid())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, wait, 0.0)
+}
+
+func TestEveryPipelineHasBothConfigs(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, WriteConfigs(dir))
+	for _, p := range Pipelines() {
+		for _, c := range []Collector{Sieve, Baseline} {
+			require.FileExists(t, dir+"/"+p.Configs[c], "%s/%s", p.Name, c)
+			require.NotEmpty(t, p.Expect[c], "%s/%s", p.Name, c)
+		}
+	}
+}
+
+func TestMarkdownMarksUnavailable(t *testing.T) {
+	r := Report{Machine: Machine{CPU: "test", Cores: 2}, Settings: map[string]any{"collector_cpus": "0", "load_cpus": "1"}}
+	base := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50}}})
+	sieve := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 2000, CPUPerMillion: 1, PeakRSSMiB: 40}}})
+	both := PipelineReport{Title: "Both", Sieve: sieve, Baseline: base}
+	both.ComputeRatios()
+	broken := PipelineReport{Title: "Broken", Sieve: Side{Available: true, Failed: "collector exited during start-up"}, Baseline: base}
+	broken.ComputeRatios()
+	r.Pipelines = []PipelineReport{both, {Title: "Missing", Sieve: Side{Reason: "not available in this build"}, Baseline: base}, broken}
+	var b bytes.Buffer
+	require.NoError(t, r.WriteMarkdown(&b))
+	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 |  |")
+	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | Sieve: not available in this build |")
+	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | Sieve: run failed (collector exited during start-up) |")
+}
