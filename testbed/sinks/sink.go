@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -29,7 +29,9 @@ import (
 
 // Faults make the sink misbehave. The zero value accepts everything.
 type Faults struct {
-	// StatusCode answers this HTTP status (mapped to a gRPC code) to a Ratio of requests.
+	// StatusCode answers this HTTP status (mapped to a gRPC code) to a Ratio of requests: the
+	// first request after SetFaults, then evenly spread ones, so that even a short run with few
+	// requests is certain to exercise the fault and repeated runs refuse the same requests.
 	StatusCode int
 	Ratio      float64
 	// RetryAfter is sent with faulted responses when non-zero.
@@ -54,6 +56,7 @@ type Sink struct {
 	faultMu  sync.RWMutex
 	faults   Faults
 	refused  uint64
+	seen     uint64 // requests since SetFaults, for the fault schedule
 	failures []string
 
 	grpcSrv *grpc.Server
@@ -109,7 +112,7 @@ func (s *Sink) Close() error {
 // SetFaults replaces the fault settings.
 func (s *Sink) SetFaults(f Faults) {
 	s.faultMu.Lock()
-	s.faults = f
+	s.faults, s.seen = f, 0
 	s.faultMu.Unlock()
 }
 
@@ -151,15 +154,17 @@ func (s *Sink) noteFailure(err error) {
 
 // fault decides the fate of one request: 0 to accept, or the status to answer.
 func (s *Sink) fault() (f Faults, code int) {
-	s.faultMu.RLock()
+	s.faultMu.Lock()
 	f = s.faults
-	s.faultMu.RUnlock()
+	s.seen++
+	n := float64(s.seen)
+	s.faultMu.Unlock()
 	if f.Latency > 0 {
 		time.Sleep(f.Latency) // the injected latency itself, not synchronisation
 	}
 	if f.Down {
 		code = -1
-	} else if f.StatusCode != 0 && rand.Float64() < f.Ratio {
+	} else if f.StatusCode != 0 && math.Ceil(n*f.Ratio) > math.Ceil((n-1)*f.Ratio) {
 		code = f.StatusCode
 	}
 	if code != 0 {
