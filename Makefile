@@ -14,7 +14,7 @@ export SIEVE_BIN
 # Sieve's own component folders; each holds a metadata.yaml that mdatagen turns into code.
 COMPONENT_DIRS := $(sort $(dir $(wildcard processors/*/metadata.yaml exporters/*/metadata.yaml connectors/*/metadata.yaml extensions/*/metadata.yaml receivers/*/metadata.yaml)))
 # Folders whose content is generated: checked for drift against their sources.
-GENERATED := cmd/collector $(COMPONENT_DIRS)
+GENERATED := cmd/collector dashboards $(COMPONENT_DIRS)
 
 .PHONY: all demo test bench build generate check-generated deps tools unit-test e2e-test lint clean
 
@@ -40,6 +40,8 @@ deps:
 generate: tools
 	@echo ">> mdatagen"
 	@for d in $(COMPONENT_DIRS); do (cd $$d && $(MDATAGEN) metadata.yaml) || exit 1; done
+	@echo ">> dashboards and rules"
+	$(GO) run ./dashboards/gen
 	@echo ">> ocb (sources only)"
 	@mkdir -p cmd/collector
 	$(OCB) --config builder-config.yaml --skip-compilation > .tools/ocb.log 2>&1 || { cat .tools/ocb.log; exit 1; }

@@ -209,8 +209,8 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 	fmt.Printf("      curl -G %s/loki/api/v1/query_range --data-urlencode 'query={service_name=\"payment\", level=\"error\"}'\n", loki.URL)
 	fmt.Printf("      curl -G %s/api/v1/query --data-urlencode 'query=histogram_quantile(0.99, sum by (job) (rate(http_server_request_duration_seconds[1m])))'\n", prom.URL)
 	if _, err := os.Stat(sieveproc.RepoPath("dashboards")); err == nil {
-		fmt.Println("    Dashboards: import the JSON files under dashboards/ into Grafana (Dashboards > New > Import),")
-		fmt.Println("    choosing your Prometheus and Loki datasources for the variables they ask for.")
+		fmt.Println("    Dashboards: in Grafana, Dashboards > New > Import, upload each dashboards/sieve-*.json and pick")
+		fmt.Println("    your Prometheus and Loki datasources; load dashboards/rules/*.yaml into Prometheus (dashboards/README.md).")
 	}
 	return nil
 }
