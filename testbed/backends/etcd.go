@@ -33,7 +33,7 @@ func NewEtcd(ctx context.Context) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -65,7 +65,7 @@ func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	ports, err := FreePorts(3)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -90,8 +90,11 @@ func (p *process) exited() bool {
 }
 
 // logTail returns the last lines of the server's log, for error messages.
-func (p *process) logTail(lines int) string {
-	b, err := os.ReadFile(p.logPath)
+func (p *process) logTail(lines int) string { return LogTail(p.logPath, lines) }
+
+// LogTail returns the last lines of a log file, or "" when it cannot be read.
+func LogTail(path string, lines int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -136,9 +139,9 @@ func (p *process) waitReady(ctx context.Context, url, want string) error {
 
 var portMu sync.Mutex
 
-// freePorts reserves n distinct free loopback ports. They are released before the server binds
+// FreePorts reserves n distinct free loopback ports. They are released before the server binds
 // them, so a race with another process is possible but rare on loopback.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	portMu.Lock()
 	defer portMu.Unlock()
 	var ls []net.Listener

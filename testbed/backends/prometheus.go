@@ -45,7 +45,7 @@ func NewPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, er
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(1)
+	ports, err := FreePorts(1)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

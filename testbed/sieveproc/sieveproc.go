@@ -7,16 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sieveobs/sieve/testbed/backends"
 )
 
 // Options describe one Sieve process.
@@ -78,7 +78,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(7)
+	ports, err := backends.FreePorts(7)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -195,17 +195,7 @@ func (p *Process) Exited() bool {
 }
 
 // LogTail returns the last lines of Sieve's log.
-func (p *Process) LogTail(lines int) string {
-	b, err := os.ReadFile(p.LogPath)
-	if err != nil {
-		return ""
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
+func (p *Process) LogTail(lines int) string { return backends.LogTail(p.LogPath, lines) }
 
 // StartT starts Sieve for a test; it is stopped at cleanup and its log printed if the test failed.
 func StartT(tb testing.TB, opts Options) *Process {
@@ -223,23 +213,4 @@ func StartT(tb testing.TB, opts Options) *Process {
 		}
 	})
 	return p
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
