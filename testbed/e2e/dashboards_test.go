@@ -51,15 +51,7 @@ func builtComponents(t *testing.T) map[string]string {
 	t.Helper()
 	bin, err := sieveproc.Binary()
 	require.NoError(t, err)
-	var out []byte
-	// The binary may be replaced by a rebuild while the test starts; a second try then sees
-	// the new one.
-	for attempt := 0; attempt < 3; attempt++ {
-		if out, err = exec.Command(bin, "components").Output(); err == nil {
-			break
-		}
-		time.Sleep(2 * time.Second)
-	}
+	out, err := exec.Command(bin, "components").Output()
 	require.NoError(t, err, "sieve components")
 	comps := map[string]string{}
 	kind, name := "", ""
