@@ -63,7 +63,7 @@ $(SIEVE_BIN): $(shell find cmd/collector internal processors exporters connector
 
 ## bench: Sieve against the upstream baseline collector on every pipeline, same machine, same
 ## run (builds the baseline with ocb the first time); rewrites BENCHMARKS.md and BENCHMARKS.json.
-bench: deps build
+bench: build
 	cd testbed && $(GO) run ./cmd/bench -md $(CURDIR)/BENCHMARKS.md -json $(CURDIR)/BENCHMARKS.json
 
 unit-test:
