@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sieveobs/sieve/exporters/loki/internal/metadata"
+	"github.com/sieveobs/sieve/internal/retryafter"
 )
 
 // Request failure reasons, used as the reason attribute of requests_failed.
@@ -266,7 +267,7 @@ func classify(status int, header http.Header, body []byte, now time.Time) outcom
 		o.err = consumererror.NewPermanent(base)
 		return o
 	}
-	if d, ok := parseRetryAfter(header.Get(headerRetryAfter), now); ok {
+	if d, ok := retryafter.Parse(header.Get(headerRetryAfter), now); ok {
 		o.throttled = true
 		o.delay = d
 		o.err = exporterhelper.NewThrottleRetry(base, d)
@@ -274,25 +275,4 @@ func classify(status int, header http.Header, body []byte, now time.Time) outcom
 	}
 	o.err = base
 	return o
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP-date (RFC 9110 10.2.3).
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
-	}
-	return 0, false
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
+	"github.com/sieveobs/sieve/internal/retryafter"
 )
 
 const (
@@ -337,7 +337,7 @@ func (e *prwExporter) classify(ctx context.Context, resp *http.Response, err err
 			reason = reasonThrottled
 		}
 		e.requestFailed(ctx, reason)
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), e.now()); ok {
+		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), e.now()); ok {
 			return shardResult{err: exporterhelper.NewThrottleRetry(err, d)}
 		}
 		return shardResult{err: err}
@@ -347,24 +347,6 @@ func (e *prwExporter) classify(ctx context.Context, resp *http.Response, err err
 		e.requestFailed(ctx, reasonUnexpected)
 	}
 	return shardResult{err: err, permanent: true}
-}
-
-// retryAfter parses a Retry-After header given as delay-seconds or as an
-// HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // failedSubset returns the data points of md that produced a series in a
