@@ -59,7 +59,7 @@ check-generated: tools
 build: $(SIEVE_BIN)
 $(SIEVE_BIN): $(shell find cmd/collector internal processors exporters connectors extensions receivers -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) go.mod go.sum
 	@echo ">> building bin/sieve (several minutes on a cold cache)"
-	cd cmd/collector && $(GO) build -trimpath -o $(SIEVE_BIN) .
+	cd cmd/collector && $(GO) build -trimpath -ldflags='-s -w' -o $(SIEVE_BIN) .
 
 ## bench: Sieve against the upstream baseline collector on every pipeline, same machine, same
 ## run (builds the baseline with ocb the first time); rewrites BENCHMARKS.md and BENCHMARKS.json.
