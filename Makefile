@@ -16,7 +16,7 @@ COMPONENT_DIRS := $(sort $(dir $(wildcard processors/*/metadata.yaml exporters/*
 # Folders whose content is generated: checked for drift against their sources.
 GENERATED := cmd/collector dashboards $(COMPONENT_DIRS)
 
-.PHONY: all demo test bench build generate check-generated deps tools unit-test e2e-test lint clean
+.PHONY: all demo test bench faults soak fuzz fuzz-short build generate check-generated deps tools unit-test e2e-test lint clean
 
 all: build
 
@@ -63,8 +63,33 @@ $(SIEVE_BIN): $(shell find cmd/collector internal processors exporters connector
 
 ## bench: Sieve against the upstream baseline collector on every pipeline, same machine, same
 ## run (builds the baseline with ocb the first time); rewrites BENCHMARKS.md and BENCHMARKS.json.
-bench: build
-	cd testbed && $(GO) run ./cmd/bench -md $(CURDIR)/BENCHMARKS.md -json $(CURDIR)/BENCHMARKS.json
+## The three builds run side by side: on a fresh machine much of each is waiting on module
+## downloads, which overlap with the others' compiling.
+bench:
+	@mkdir -p .tools/bin
+	@bash testbed/baseline/build.sh > .tools/baseline-bin 2> .tools/baseline-build.log & base=$$!; \
+	(cd testbed && $(GO) build -o $(CURDIR)/.tools/bin/bench ./cmd/bench) & cmd=$$!; \
+	$(MAKE) --no-print-directory build || { kill $$base $$cmd 2>/dev/null; exit 1; }; \
+	wait $$cmd || { kill $$base 2>/dev/null; exit 1; }; \
+	wait $$base || { cat .tools/baseline-build.log; exit 1; }
+	cd testbed && BASELINE_BIN="$$(cat $(CURDIR)/.tools/baseline-bin)" $(CURDIR)/.tools/bin/bench -md $(CURDIR)/BENCHMARKS.md -json $(CURDIR)/BENCHMARKS.json
+
+## faults: the long reliability suite on bin/sieve (fault injection, kill -9 loops, hostile
+## input, 60 s load runs per signal and protocol); `make test` runs the short versions.
+faults: deps build
+	cd testbed && SIEVE_LONG=1 $(GO) test -count=1 -timeout 90m -v ./reliability/...
+
+## soak: SOAK_DURATION (default 1h) at a steady rate; reports the RSS and goroutine slopes.
+SOAK_DURATION ?= 1h
+soak: build
+	cd testbed && SIEVE_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -v -run TestSoak ./reliability/load/
+
+## fuzz: every fuzz target for FUZZTIME each (default 1m); fuzz-short is the 5 s run of `make test`.
+FUZZTIME ?= 1m
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+fuzz-short:
+	FUZZTIME=5s bash scripts/fuzz.sh
 
 unit-test:
 	$(GO) test -count=1 ./...

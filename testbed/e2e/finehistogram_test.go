@@ -3,9 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +25,9 @@ import (
 )
 
 // TestSpanLatencyP99FromPrometheus sends spans with known durations through the gateway pipeline
-// and reads P99 back from real Prometheus with histogram_quantile, as a dashboard would.
+// and reads P99 back from real Prometheus with histogram_quantile, as a dashboard would. The
+// shipped policy keeps 1% of this service's traces: the test checks that trace_sampling really
+// dropped about 99% of the spans in the same run, while the histogram still counts all of them.
 func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	loki := backends.StartLoki(t, backends.LokiOptions{})
@@ -79,10 +85,40 @@ func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 		return err == nil && len(res) == 1 && res[0].Value == spans
 	}, 2*time.Minute, time.Second, "every span must be counted once in Prometheus")
 
+	kept := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")
+	dropped := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped")
+	require.Equal(t, float64(spans), kept+dropped, "trace_sampling must see every span once")
+	// configs/policy.yaml: default_rate 0.01. Five standard deviations of a binomial count.
+	const rate = 0.01
+	bound := 5 * math.Sqrt(spans*rate*(1-rate))
+	require.InDelta(t, spans*rate, kept, bound, "trace_sampling must keep about 1%% of the spans")
+
 	res, err := prom.Query(ctx, `histogram_quantile(0.99, sum by (le) (span_duration_seconds_bucket{service_name="latency-e2e"}))`, time.Now())
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	relErr := (res[0].Value - exact) / exact
-	t.Logf("P99 exact %.6fs, from Prometheus %.6fs, relative error %+.3f%%", exact, res[0].Value, 100*relErr)
+	t.Logf("P99 exact %.6fs, from Prometheus %.6fs, relative error %+.3f%%; trace_sampling kept %.0f of %d spans (%.2f%%)",
+		exact, res[0].Value, 100*relErr, kept, spans, 100*kept/spans)
 	require.LessOrEqual(t, math.Abs(relErr), 0.02, fmt.Sprintf("P99 off by %.3f%%", 100*relErr))
+}
+
+// telemetrySum adds up every series of one metric on Sieve's own Prometheus endpoint.
+func telemetrySum(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		require.NoError(t, err, line)
+		sum += v
+	}
+	return sum
 }
