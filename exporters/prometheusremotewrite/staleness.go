@@ -1,7 +1,6 @@
 package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 
 import (
-	"container/list"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
@@ -16,6 +15,17 @@ type staleEntry struct {
 	seen   time.Time
 }
 
+// staleSlot is a tracked series and its place in the least-recently-seen
+// order, linked by slot index so that tracking a series allocates nothing
+// once the slots have grown: under series churn every push inserts and
+// evicts thousands of entries.
+type staleSlot struct {
+	staleEntry
+	prev, next int32
+}
+
+const noSlot = -1
+
 // stalenessTracker remembers when each series last had a sample so that a
 // staleness marker can end it promptly once it stops reporting, instead of
 // it lingering for the query lookback window. It is bounded: the series
@@ -25,8 +35,11 @@ type stalenessTracker struct {
 	staleAfter time.Duration
 	maxSeries  int
 	onEvict    func(string)
-	entries    map[uint64]*list.Element
-	lru        *list.List
+	entries    map[uint64]int32
+	slots      []staleSlot
+	free       []int32
+	// head is the series seen least recently, tail the one seen last.
+	head, tail int32
 }
 
 func newStalenessTracker(cfg StalenessConfig, onEvict func(string)) *stalenessTracker {
@@ -34,12 +47,68 @@ func newStalenessTracker(cfg StalenessConfig, onEvict func(string)) *stalenessTr
 		staleAfter: cfg.StaleAfter,
 		maxSeries:  cfg.MaxSeries,
 		onEvict:    onEvict,
-		entries:    make(map[uint64]*list.Element),
-		lru:        list.New(),
+		entries:    make(map[uint64]int32),
+		head:       noSlot,
+		tail:       noSlot,
 	}
 }
 
 func (t *stalenessTracker) enabled() bool { return t.staleAfter > 0 }
+
+func (t *stalenessTracker) unlink(i int32) {
+	sl := &t.slots[i]
+	if sl.prev != noSlot {
+		t.slots[sl.prev].next = sl.next
+	} else {
+		t.head = sl.next
+	}
+	if sl.next != noSlot {
+		t.slots[sl.next].prev = sl.prev
+	} else {
+		t.tail = sl.prev
+	}
+	sl.prev, sl.next = noSlot, noSlot
+}
+
+func (t *stalenessTracker) pushBack(i int32) {
+	sl := &t.slots[i]
+	sl.prev, sl.next = t.tail, noSlot
+	if t.tail != noSlot {
+		t.slots[t.tail].next = i
+	} else {
+		t.head = i
+	}
+	t.tail = i
+}
+
+func (t *stalenessTracker) pushFront(i int32) {
+	sl := &t.slots[i]
+	sl.prev, sl.next = noSlot, t.head
+	if t.head != noSlot {
+		t.slots[t.head].prev = i
+	} else {
+		t.tail = i
+	}
+	t.head = i
+}
+
+// alloc returns a free slot; its labels keep their capacity for reuse.
+func (t *stalenessTracker) alloc() int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	t.slots = append(t.slots, staleSlot{prev: noSlot, next: noSlot})
+	return int32(len(t.slots) - 1)
+}
+
+// forget removes slot i from the order and the index.
+func (t *stalenessTracker) forget(i int32) {
+	t.unlink(i)
+	delete(t.entries, t.slots[i].hash)
+	t.free = append(t.free, i)
+}
 
 // observe records the series of a batch that is about to be sent.
 func (t *stalenessTracker) observe(b *batch, now time.Time) {
@@ -52,59 +121,62 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 		if !ok {
 			continue
 		}
-		if e, found := t.entries[s.hash]; found {
-			se := e.Value.(*staleEntry)
-			if labelsEqual(se.labels, s.labels) {
+		if at, found := t.entries[s.hash]; found {
+			sl := &t.slots[at]
+			if labelsEqual(sl.labels, s.labels) {
 				if lastValueStale(s) {
 					// The data already ended the series.
-					t.lru.Remove(e)
-					delete(t.entries, s.hash)
+					t.forget(at)
 					continue
 				}
-				se.lastTS = max(se.lastTS, last)
-				se.seen = now
-				t.lru.MoveToBack(e)
+				sl.lastTS = max(sl.lastTS, last)
+				sl.seen = now
+				t.unlink(at)
+				t.pushBack(at)
 				continue
 			}
+			// A different series with the same hash: the newer one is tracked.
+			t.forget(at)
 		}
 		if lastValueStale(s) {
 			continue
 		}
-		if len(t.entries) >= t.maxSeries {
-			front := t.lru.Front()
-			t.lru.Remove(front)
-			delete(t.entries, front.Value.(*staleEntry).hash)
+		if len(t.entries) >= t.maxSeries && t.head != noSlot {
+			t.forget(t.head)
 			t.onEvict(reasonCapacity)
 		}
-		t.entries[s.hash] = t.lru.PushBack(&staleEntry{
-			hash:   s.hash,
-			labels: append([]prompb.Label(nil), s.labels...),
-			mtype:  s.mtype,
-			lastTS: last,
-			seen:   now,
-		})
+		at := t.alloc()
+		sl := &t.slots[at]
+		sl.hash = s.hash
+		sl.labels = append(sl.labels[:0], s.labels...)
+		sl.mtype, sl.lastTS, sl.seen = s.mtype, last, now
+		t.entries[s.hash] = at
+		t.pushBack(at)
 	}
 }
 
 // sweep appends a staleness marker to b for every series not seen for
 // staleAfter and forgets it. The markers are returned so that those whose
 // shard failed can be handed back with restore.
-func (t *stalenessTracker) sweep(b *batch, now time.Time) []*staleEntry {
+func (t *stalenessTracker) sweep(b *batch, now time.Time) []staleEntry {
 	if !t.enabled() {
 		return nil
 	}
-	var out []*staleEntry
-	for e := t.lru.Front(); e != nil; e = t.lru.Front() {
-		se := e.Value.(*staleEntry)
-		if now.Sub(se.seen) < t.staleAfter {
+	var out []staleEntry
+	for t.head != noSlot {
+		at := t.head
+		sl := &t.slots[at]
+		if now.Sub(sl.seen) < t.staleAfter {
 			break
 		}
-		t.lru.Remove(e)
-		delete(t.entries, se.hash)
+		se := sl.staleEntry
+		t.forget(at)
 		if _, ok := b.index[se.hash]; ok {
 			// The series has samples in this very batch; it is not stale.
 			continue
 		}
+		// The marker keeps the labels: the slot must not reuse them.
+		t.slots[at].labels = nil
 		ts := max(se.lastTS+1, now.UnixMilli())
 		s := b.get(se.labels, se.mtype, "", "")
 		s.samples = append(s.samples, prompb.Sample{Value: staleNaN, Timestamp: ts})
@@ -116,11 +188,14 @@ func (t *stalenessTracker) sweep(b *batch, now time.Time) []*staleEntry {
 
 // restore puts back a marker that could not be delivered so that the next
 // sweep emits it again.
-func (t *stalenessTracker) restore(se *staleEntry) {
+func (t *stalenessTracker) restore(se staleEntry) {
 	if _, ok := t.entries[se.hash]; ok {
 		return
 	}
-	t.entries[se.hash] = t.lru.PushFront(se)
+	at := t.alloc()
+	t.slots[at].staleEntry = se
+	t.entries[se.hash] = at
+	t.pushFront(at)
 }
 
 func lastTimestamp(s *series) (int64, bool) {

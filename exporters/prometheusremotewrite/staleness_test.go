@@ -2,6 +2,7 @@ package prometheusremotewrite
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -89,4 +90,62 @@ func TestStalenessTrackerIsBounded(t *testing.T) {
 	tr.observe(b, time.Unix(0, 0))
 	require.Len(t, tr.entries, 3)
 	require.Equal(t, evictions{reasonCapacity: 2}, ev)
+}
+
+// A swept series' marker keeps its own labels even when its slot is reused by a new series
+// before the marker is restored (its shard failed).
+func TestStalenessMarkerLabelsSurviveSlotReuse(t *testing.T) {
+	tr := newStalenessTracker(StalenessConfig{StaleAfter: time.Minute, MaxSeries: 10}, evictions{}.add)
+	tr8 := newTranslator(createDefaultConfig().(*Config))
+	batchOf := func(key string) *batch {
+		md := pmetric.NewMetrics()
+		addGauge(newResource(md, "svc", ""), "g", 1, tsAt(1), "k", key)
+		b := newBatch()
+		tr8.translate(md, b)
+		b.finish()
+		return b
+	}
+	tr.observe(batchOf("old"), time.Unix(0, 0))
+
+	sweepBatch := newBatch()
+	markers := tr.sweep(sweepBatch, time.Unix(120, 0))
+	require.Len(t, markers, 1)
+	want := labelString(markers[0].labels)
+	require.Contains(t, want, "old")
+
+	tr.observe(batchOf("new"), time.Unix(121, 0))
+	require.Len(t, tr.slots, 1, "the freed slot is reused")
+	require.Equal(t, want, labelString(markers[0].labels))
+
+	tr.restore(markers[0])
+	require.Len(t, tr.entries, 2)
+	again := tr.sweep(newBatch(), time.Unix(122, 0))
+	require.Len(t, again, 1, "only the restored marker is due")
+	require.Equal(t, want, labelString(again[0].labels))
+}
+
+// BenchmarkStalenessChurn tracks batches of series never seen before, as when a label carries
+// a request ID: every observation inserts one series and, at capacity, evicts another.
+func BenchmarkStalenessChurn(b *testing.B) {
+	const perBatch = 1000
+	tr8 := newTranslator(createDefaultConfig().(*Config))
+	batches := make([]*batch, 8)
+	for i := range batches {
+		md := pmetric.NewMetrics()
+		sm := newResource(md, "svc", "")
+		for j := range perBatch {
+			addGauge(sm, "g", 1, tsAt(1), "id", fmt.Sprintf("%d-%d", i, j))
+		}
+		batches[i] = newBatch()
+		tr8.translate(md, batches[i])
+		batches[i].finish()
+	}
+	tr := newStalenessTracker(StalenessConfig{StaleAfter: time.Hour, MaxSeries: 4 * perBatch}, func(string) {})
+	now := time.Unix(0, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr.observe(batches[i%len(batches)], now)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/series")
 }
