@@ -3,7 +3,10 @@ package bench
 import (
 	"bytes"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,8 +74,8 @@ func TestEveryPipelineHasBothConfigs(t *testing.T) {
 
 func TestMarkdownMarksUnavailable(t *testing.T) {
 	r := Report{Machine: Machine{CPU: "test", Cores: 2}, Settings: map[string]any{"collector_cpus": "0", "load_cpus": "1"}}
-	base := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50}}})
-	sieve := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 2000, CPUPerMillion: 1, PeakRSSMiB: 40}}})
+	base := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50, PeakAnonMiB: 20}}})
+	sieve := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 2000, CPUPerMillion: 1, PeakRSSMiB: 40, PeakAnonMiB: 30}}})
 	both := PipelineReport{Title: "Both", Sieve: sieve, Baseline: base}
 	both.ComputeRatios()
 	broken := PipelineReport{Title: "Broken", Sieve: Side{Available: true, Failed: "collector exited during start-up"}, Baseline: base}
@@ -80,7 +83,29 @@ func TestMarkdownMarksUnavailable(t *testing.T) {
 	r.Pipelines = []PipelineReport{both, {Title: "Missing", Sieve: Side{Reason: "not available in this build"}, Baseline: base}, broken}
 	var b bytes.Buffer
 	require.NoError(t, r.WriteMarkdown(&b))
-	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 |  |")
-	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | Sieve: not available in this build |")
-	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | Sieve: run failed (collector exited during start-up) |")
+	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 | 30 | 20 | 1.50 |  |")
+	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | n/a | 20 | — | Sieve: not available in this build |")
+	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | failed | 20 | — | Sieve: run failed (collector exited during start-up) |")
+}
+
+// watchPeak must report a peak that is gone by the time it stops: 64 MiB touched, seen by the
+// sampler, then released.
+func TestWatchPeakSeesTransientMemory(t *testing.T) {
+	before, err := statusKB(os.Getpid(), "RssAnon")
+	require.NoError(t, err)
+	w := watchPeak(os.Getpid(), "RssAnon", 5*time.Millisecond)
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	const grown = 60 << 10 // kB
+	require.Eventually(t, func() bool { return w.Peak() >= before+grown }, 5*time.Second, 5*time.Millisecond)
+	runtime.KeepAlive(buf)
+	buf = nil
+	debug.FreeOSMemory()
+	after, err := statusKB(os.Getpid(), "RssAnon")
+	require.NoError(t, err)
+	peak := w.Stop()
+	require.GreaterOrEqual(t, peak, before+grown, "the 64 MiB must show in the peak")
+	require.Greater(t, peak, after, "the peak outlives the memory (now %d kB)", after)
 }

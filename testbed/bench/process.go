@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -192,6 +193,53 @@ func statusKB(pid int, key string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s not in /proc/%d/status", key, pid)
+}
+
+// peakWatcher samples a /proc/<pid>/status field until stopped and keeps the highest value
+// (kB). The kernel keeps a high-water mark only for the whole RSS (VmHWM), not for its
+// anonymous part.
+type peakWatcher struct {
+	pid  int
+	key  string
+	peak atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchPeak(pid int, key string, interval time.Duration) *peakWatcher {
+	w := &peakWatcher{pid: pid, key: key, stop: make(chan struct{}), done: make(chan struct{})}
+	w.sample()
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+				w.sample()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *peakWatcher) sample() {
+	if v, err := statusKB(w.pid, w.key); err == nil && v > w.peak.Load() {
+		w.peak.Store(v)
+	}
+}
+
+// Peak is the highest value sampled so far.
+func (w *peakWatcher) Peak() uint64 { return w.peak.Load() }
+
+// Stop ends sampling and returns the peak, including one last sample.
+func (w *peakWatcher) Stop() uint64 {
+	close(w.stop)
+	<-w.done
+	w.sample()
+	return w.peak.Load()
 }
 
 func freeAddrs(n int) ([]string, error) {

@@ -118,6 +118,9 @@ type Result struct {
 	CPUPerMillion float64 `json:"cpu_seconds_per_million"`
 	CPUPercent    float64 `json:"cpu_percent"`
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+	// PeakAnonMiB is the highest anonymous resident memory (heap, stacks) sampled during the
+	// run: RSS without the pages of the mapped executable, whose size differs between builds.
+	PeakAnonMiB float64 `json:"peak_anon_rss_mib"`
 	// CPUWaitPercent is the time the collector's threads spent runnable but waiting for a CPU,
 	// summed over threads (so it can pass 100) as a share of the run: well above zero, other
 	// work on the collector's core held it back.
@@ -208,6 +211,7 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 	self0, _ := cpuSeconds(os.Getpid())
 	wait0, _ := runDelaySeconds(proc.pid())
 	start := time.Now()
+	anon := watchPeak(proc.pid(), "RssAnon", 100*time.Millisecond)
 	gen.Run(ctx)
 	loadSeconds := time.Since(start).Seconds()
 	self1, _ := cpuSeconds(os.Getpid())
@@ -228,6 +232,7 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 	if err != nil {
 		return res, sink, err
 	}
+	res.PeakAnonMiB = float64(anon.Stop()) / 1024
 	got := p.Delivered(sink, sig)
 
 	res.Seconds = loadSeconds
@@ -372,8 +377,8 @@ func (r *Runner) Saturate(ctx context.Context, p Pipeline, c Collector, load Loa
 			return s, err
 		}
 		s.Attempts = append(s.Attempts, res)
-		r.logf("  %-16s %-8s rate=%-8s -> %8.0f items/s loss=%.4f%% cpu=%.0f%% cpu-wait=%.0f%% rss=%.0fMiB load-cpu=%.0f%%",
-			p.Name, c, rateLabel(load.Rate), res.Throughput, 100*res.Loss, res.CPUPercent, res.CPUWaitPercent, res.PeakRSSMiB, res.LoadCPUPercent)
+		r.logf("  %-16s %-8s rate=%-8s -> %8.0f items/s loss=%.4f%% cpu=%.0f%% cpu-wait=%.0f%% rss=%.0fMiB anon=%.0fMiB load-cpu=%.0f%%",
+			p.Name, c, rateLabel(load.Rate), res.Throughput, 100*res.Loss, res.CPUPercent, res.CPUWaitPercent, res.PeakRSSMiB, res.PeakAnonMiB, res.LoadCPUPercent)
 		// A fixed-rate run that could not keep its rate did not sustain it, lossless or not.
 		kept := load.Rate == 0 || res.Throughput >= 0.95*load.Rate
 		if res.LossOK && kept {

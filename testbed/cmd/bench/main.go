@@ -185,7 +185,7 @@ func run(ctx context.Context, o opts) error {
 					log.Printf("standard %s on %s failed: %v", sig, c, err)
 					continue
 				}
-				log.Printf("  cpu=%.1f%% rss=%.0fMiB loss=%.4f%%", res.CPUPercent, res.PeakRSSMiB, 100*res.Loss)
+				log.Printf("  cpu=%.1f%% rss=%.0fMiB anon=%.0fMiB loss=%.4f%%", res.CPUPercent, res.PeakRSSMiB, res.PeakAnonMiB, 100*res.Loss)
 				if c == bench.Sieve {
 					sr.Sieve = &res
 				} else {
