@@ -25,7 +25,7 @@ demo: deps build
 	cd testbed && $(GO) run ./cmd/demo -sieve $(SIEVE_BIN) -config $(CURDIR)/configs/demo.yaml $(DEMO_FLAGS)
 
 ## test: unit tests, generated-code drift, and the end-to-end tests on real backends.
-test: deps tools check-generated build unit-test e2e-test
+test: deps tools check-generated build unit-test fuzz-short e2e-test
 	@echo "make test: all passed"
 
 tools: $(OCB) $(MDATAGEN) $(STATICCHECK)
@@ -77,7 +77,7 @@ bench:
 ## faults: the long reliability suite on bin/sieve (fault injection, kill -9 loops, hostile
 ## input, 60 s load runs per signal and protocol); `make test` runs the short versions.
 faults: deps build
-	cd testbed && SIEVE_LONG=1 $(GO) test -count=1 -timeout 90m -v ./reliability/...
+	cd testbed && SIEVE_LONG=1 $(GO) test -count=1 -p 1 -timeout 90m -v ./reliability/...
 
 ## soak: SOAK_DURATION (default 1h) at a steady rate; reports the RSS and goroutine slopes.
 SOAK_DURATION ?= 1h

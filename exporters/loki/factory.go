@@ -24,6 +24,11 @@ func NewFactory() exporter.Factory {
 	)
 }
 
+// defaultQueueBytes bounds the in-memory sending queue: 8 MiB of OTLP
+// encoding is some 25,000 log records (a few full batches) and takes three to
+// six times that in memory once decoded.
+const defaultQueueBytes = 8 << 20
+
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 30 * time.Second
@@ -32,6 +37,11 @@ func createDefaultConfig() component.Config {
 	// One consumer: a request under retry blocks the ones behind it, which
 	// is what keeps each stream in order across retries.
 	queue.NumConsumers = 1
+	// Sized in bytes (of the OTLP encoding) so that memory is bounded
+	// whatever the size of incoming requests; a full queue refuses new data
+	// (retryable) instead of growing.
+	queue.Sizer = exporterhelper.RequestSizerTypeBytes
+	queue.QueueSize = defaultQueueBytes
 	queue.Batch = configoptional.Some(exporterhelper.BatchConfig{
 		FlushTimeout: time.Second,
 		Sizer:        exporterhelper.RequestSizerTypeItems,

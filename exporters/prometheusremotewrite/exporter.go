@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,12 @@ type prwExporter struct {
 	stale    *stalenessTracker
 	encoders []*encoder
 	shardBuf [][]*series
+	// delivered holds, per series hash, the newest timestamp the endpoint accepted since the
+	// last push without a retryable failure. A retry re-translates data points, and a point
+	// can feed series whose shard succeeded (its other series, or target_info): their samples
+	// up to that timestamp are left out of the retry, because resending them after newer ones
+	// is an out-of-order write Prometheus refuses (400), losing the retried batch with it.
+	delivered map[uint64]int64
 }
 
 func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prwExporter, error) {
@@ -84,6 +91,7 @@ func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prw
 		b:         newBatch(),
 		encoders:  make([]*encoder, cfg.Shards),
 		shardBuf:  make([][]*series, cfg.Shards),
+		delivered: map[uint64]int64{},
 	}
 	e.stale = newStalenessTracker(cfg.Staleness, e.evicted)
 	for i := range e.encoders {
@@ -132,7 +140,11 @@ func (e *prwExporter) shutdown(context.Context) error {
 type shardResult struct {
 	err       error
 	permanent bool
+	// samples counts what the shard did not get delivered (all of it on success); sent counts
+	// the samples of the requests before a failure, and delivered the series they held.
 	samples   int64
+	sent      int64
+	delivered int
 }
 
 // pushMetrics translates md, splits the series into shards by label hash
@@ -168,6 +180,9 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 	all := b.all()
 	for i := range all {
 		s := &all[i]
+		if len(e.delivered) > 0 && !e.trimDelivered(s) {
+			continue
+		}
 		shards[s.hash%uint64(n)] = append(shards[s.hash%uint64(n)], s)
 	}
 
@@ -190,12 +205,29 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 			e.telemetry.ExporterPrometheusRemoteWriteSamplesSent.Add(ctx, r.samples)
 		case r.permanent:
 			permanent = append(permanent, r.err)
+			e.telemetry.ExporterPrometheusRemoteWriteSamplesSent.Add(ctx, r.sent)
 			e.dropped(ctx, reasonRejected, r.samples)
 		default:
 			retryable = append(retryable, r.err)
+			e.telemetry.ExporterPrometheusRemoteWriteSamplesSent.Add(ctx, r.sent)
 			failed[i] = true
 			anyFailed = true
 		}
+	}
+	if anyFailed {
+		for i, r := range results {
+			ok := shards[i]
+			if r.err != nil {
+				ok = ok[:r.delivered]
+			}
+			for _, s := range ok {
+				if ts, found := lastTimestamp(s); found {
+					e.delivered[s.hash] = max(e.delivered[s.hash], ts)
+				}
+			}
+		}
+	} else {
+		clear(e.delivered)
 	}
 	for _, m := range markers {
 		if failed[m.hash%uint64(n)] {
@@ -227,21 +259,40 @@ func countSamples(ss []*series) int64 {
 // stopping at the first failure.
 func (e *prwExporter) sendShard(ctx context.Context, enc *encoder, ss []*series) shardResult {
 	total := countSamples(ss)
+	var sent int64
 	start, size := 0, 0
 	for i, s := range ss {
 		sz := seriesSize(s)
 		if i > start && size+sz > e.cfg.MaxBatchSizeBytes {
 			if res := e.sendChunk(ctx, enc, ss[start:i]); res.err != nil {
-				res.samples = total
+				res.samples, res.sent, res.delivered = total-sent, sent, start
 				return res
 			}
+			sent += countSamples(ss[start:i])
 			start, size = i, 0
 		}
 		size += sz
 	}
 	res := e.sendChunk(ctx, enc, ss[start:])
-	res.samples = total
+	if res.err != nil {
+		res.samples, res.sent, res.delivered = total-sent, sent, start
+		return res
+	}
+	res.samples, res.delivered = total, len(ss)
 	return res
+}
+
+// trimDelivered removes from s what the endpoint already accepted while this data was being
+// retried (see delivered) and reports whether anything is left to send.
+func (e *prwExporter) trimDelivered(s *series) bool {
+	last, ok := e.delivered[s.hash]
+	if !ok {
+		return true
+	}
+	s.samples = slices.DeleteFunc(s.samples, func(x prompb.Sample) bool { return x.Timestamp <= last })
+	s.histograms = slices.DeleteFunc(s.histograms, func(x prompb.Histogram) bool { return x.Timestamp <= last })
+	s.exemplars = slices.DeleteFunc(s.exemplars, func(x prompb.Exemplar) bool { return x.Timestamp <= last })
+	return len(s.samples)+len(s.histograms)+len(s.exemplars) > 0
 }
 
 func (e *prwExporter) sendChunk(ctx context.Context, enc *encoder, ss []*series) shardResult {

@@ -25,6 +25,11 @@ func NewFactory() exporter.Factory {
 	)
 }
 
+// defaultQueueBytes bounds the in-memory sending queue: 8 MiB of OTLP
+// encoding is some 75,000 data points (a few full batches) and takes three to
+// six times that in memory once decoded, small points costing the most.
+const defaultQueueBytes = 8 << 20
+
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 30 * time.Second
@@ -34,7 +39,21 @@ func createDefaultConfig() component.Config {
 	// One consumer keeps batches, and so the samples of each series, in
 	// order; the exporter parallelises inside a batch with shards.
 	queue.NumConsumers = 1
-	queue.QueueSize = 10_000
+	// The queue is sized in bytes (of the OTLP encoding) so that memory is
+	// bounded whatever the batch sizes: counted in requests, a queue of large
+	// batches grew to hundreds of MiB when the endpoint fell behind. A full
+	// queue refuses new data (retryable) instead of growing.
+	queue.Sizer = exporterhelper.RequestSizerTypeBytes
+	queue.QueueSize = defaultQueueBytes
+	// Batches are formed after the queue, so the queue refuses what it cannot
+	// hold back to the receiver rather than to a batch processor that has
+	// already acknowledged it.
+	queue.Batch = configoptional.Some(exporterhelper.BatchConfig{
+		FlushTimeout: 200 * time.Millisecond,
+		Sizer:        exporterhelper.RequestSizerTypeItems,
+		MinSize:      8192,
+		MaxSize:      16384,
+	})
 
 	return &Config{
 		ClientConfig:      client,

@@ -216,6 +216,55 @@ func TestOverloadShedding(t *testing.T) {
 	require.Equal(t, len(steps)-1, reads, "memory is read at most once per interval")
 }
 
+// Once the pressure is gone, the gauges must say so even if no batch arrives to refresh the
+// reading: a dashboard or alert would otherwise show shedding for as long as the logs pause.
+func TestShedGaugesRecoverWithoutTraffic(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	clk := newFakeClock()
+	mem := &fakeMemory{}
+	cfg := defaultCfg()
+	cfg.Tiers = []TierConfig{
+		{Name: "errors", Condition: "severity_number >= SEVERITY_NUMBER_ERROR", Percent: 100},
+		{Name: "warn", Condition: "severity_number >= SEVERITY_NUMBER_WARN", Percent: 100},
+	}
+	cfg.DefaultTier.Percent = 100
+	cfg.OverloadShedding = OverloadSheddingConfig{
+		Enabled: true, MemoryLimitMiB: 100, StartPercent: 50, CheckInterval: time.Second,
+		ProtectedTiers: []string{"errors"},
+	}
+	require.NoError(t, cfg.Validate())
+	p := newTestProcessorWithSettings(t, metadatatest.NewSettings(tt), cfg, clk, mem)
+	const mib = 1 << 20
+	rates := func(warn, def float64) []metricdata.DataPoint[float64] {
+		dp := func(tier string, v float64) metricdata.DataPoint[float64] {
+			return metricdata.DataPoint[float64]{Attributes: attribute.NewSet(attribute.String("tier", tier)), Value: v}
+		}
+		return []metricdata.DataPoint[float64]{dp("errors", 100), dp("warn", warn), dp("default", def)}
+	}
+	steps := []struct {
+		name    string
+		heap    uint64
+		advance time.Duration
+		batch   bool
+		level   int64
+		rates   []metricdata.DataPoint[float64]
+	}{
+		{name: "pressure seen by a batch", heap: 200 * mib, batch: true, level: 2, rates: rates(0, 0)},
+		{name: "within the interval the reading stands", heap: 5 * mib, advance: time.Millisecond, level: 2, rates: rates(0, 0)},
+		{name: "pressure gone, no batch", heap: 5 * mib, advance: time.Second, level: 0, rates: rates(100, 100)},
+	}
+	for _, s := range steps {
+		clk.Advance(s.advance)
+		mem.Set(s.heap)
+		if s.batch {
+			require.Empty(t, keptBodies(t, p, rec{sev: plog.SeverityNumberInfo, body: "info"}), s.name)
+		}
+		metadatatest.AssertEqualProcessorTieredSamplingShedLevel(t, tt, []metricdata.DataPoint[int64]{{Value: s.level}}, metricdatatest.IgnoreTimestamp())
+		metadatatest.AssertEqualProcessorTieredSamplingEffectiveRate(t, tt, s.rates, metricdatatest.IgnoreTimestamp())
+	}
+}
+
 func TestShedRanksProtectFirstTierWhenNoNameMatches(t *testing.T) {
 	cfg := defaultCfg()
 	p := newTestProcessor(t, cfg, nil, nil)

@@ -97,7 +97,10 @@ func newTieredProcessor(set processor.Settings, cfg *Config, now func() time.Tim
 	return p, nil
 }
 
+// The observers refresh the reading too (still at most once per interval): without traffic no
+// batch would, and the gauges would keep reporting the shedding of the last busy moment.
 func (p *tieredProcessor) observeRates(_ context.Context, o metric.Float64Observer) error {
+	p.shed.refresh()
 	pol := p.policy.Load()
 	level := p.shed.level(pol.numSheddable)
 	for _, t := range pol.tiers {
@@ -107,6 +110,7 @@ func (p *tieredProcessor) observeRates(_ context.Context, o metric.Float64Observ
 }
 
 func (p *tieredProcessor) observeShedLevel(_ context.Context, o metric.Int64Observer) error {
+	p.shed.refresh()
 	o.Observe(int64(p.shed.level(p.policy.Load().numSheddable)))
 	return nil
 }

@@ -40,6 +40,20 @@ type Config struct {
 	Timeout time.Duration
 	// Data shapes the generated telemetry.
 	Data DataConfig
+	// OnResult, when set, is called after every request with its outcome, so a caller can
+	// record exactly which items were acknowledged (Template.ItemIDs(seq) lists them). It is
+	// called concurrently from the senders and must be cheap.
+	OnResult func(Result)
+}
+
+// Result is the outcome of one request.
+type Result struct {
+	// Seq is the send number the request was rendered with.
+	Seq uint64
+	// Template is the request's template; Template.ItemIDs(Seq) are its items.
+	Template *Template
+	// Err is nil when the collector acknowledged the request.
+	Err error
 }
 
 // Stats is a snapshot of what a generator sent. Items count per class.
@@ -154,7 +168,10 @@ func (g *Generator) Run(ctx context.Context) {
 				}
 				t := g.templates[n%uint64(len(g.templates))]
 				buf = t.Render(buf, g.cfg.FirstSeq+n)
-				g.account(ctx, t, buf)
+				err := g.account(ctx, t, buf)
+				if g.cfg.OnResult != nil {
+					g.cfg.OnResult(Result{Seq: g.cfg.FirstSeq + n, Template: t, Err: err})
+				}
 			}
 		}()
 	}
@@ -162,7 +179,7 @@ func (g *Generator) Run(ctx context.Context) {
 	g.elapsed.Add(int64(time.Since(g.start)))
 }
 
-func (g *Generator) account(ctx context.Context, t *Template, body []byte) {
+func (g *Generator) account(ctx context.Context, t *Template, body []byte) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Timeout)
 	err := g.send(cctx, body)
 	cancel()
@@ -178,6 +195,7 @@ func (g *Generator) account(ctx context.Context, t *Template, body []byte) {
 		g.failed.Add(1)
 		g.lastErr.Store(err.Error())
 	}
+	return err
 }
 
 // Stats returns what was sent so far.

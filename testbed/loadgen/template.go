@@ -69,6 +69,16 @@ func (t *Template) Render(dst []byte, seq uint64) []byte {
 	return dst
 }
 
+// ItemIDs calls fn with the class and ID number of every item of the request Render(_, seq)
+// produces, in encoding order.
+func (t *Template) ItemIDs(seq uint64, fn func(Class, uint64)) {
+	base := seq * uint64(t.Items)
+	for j, off := range t.idOffsets {
+		// The class letter sits between the ID prefix and the dash before the digits.
+		fn(Class(t.Body[off-2]), base+uint64(j))
+	}
+}
+
 // TraceID is the trace ID of trace k in send number seq. Logs and traces generated with the same
 // send number share it: log record k of logs request seq belongs to trace k of traces request
 // seq. Both halves are mixed so samplers reading the low 56 bits see uniform randomness.

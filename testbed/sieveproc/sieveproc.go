@@ -27,6 +27,10 @@ type Options struct {
 	Env map[string]string
 	// LogPath receives the collector's own log; empty writes it to a file in the work directory.
 	LogPath string
+	// StorageDir, when set, holds the persistent queues instead of a directory inside the work
+	// directory; it is neither created nor removed, so it can outlive the process and be handed
+	// to the next one (crash and restart tests).
+	StorageDir string
 }
 
 // Process is a running bin/sieve.
@@ -47,6 +51,10 @@ type Process struct {
 	done chan struct{}
 	err  error
 	dir  string
+
+	// opts and ports let Restart launch the next process on the same addresses.
+	opts  Options
+	ports []int
 }
 
 // Binary returns the path of bin/sieve: $SIEVE_BIN or ../bin/sieve relative to the testbed.
@@ -83,6 +91,19 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	p, err := launch(bin, dir, ports, opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := p.waitHealthy(ctx); err != nil {
+		return nil, errors.Join(err, p.Stop())
+	}
+	return p, nil
+}
+
+// launch starts bin/sieve with the given work directory and ports without waiting for health.
+func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 	p := &Process{
 		OTLPGRPC:     fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		OTLPHTTP:     fmt.Sprintf("127.0.0.1:%d", ports[1]),
@@ -93,6 +114,11 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		LogPath:      opts.LogPath,
 		done:         make(chan struct{}),
 		dir:          dir,
+		opts:         opts,
+		ports:        ports,
+	}
+	if opts.StorageDir != "" {
+		p.StorageDir = opts.StorageDir
 	}
 	if p.LogPath == "" {
 		p.LogPath = filepath.Join(dir, "sieve.log")
@@ -113,7 +139,6 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	}
 	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	p.cmd = exec.Command(bin, "--config", opts.Config)
@@ -125,7 +150,6 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	go func() {
@@ -133,9 +157,6 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 		logFile.Close()
 		close(p.done)
 	}()
-	if err := p.waitHealthy(ctx); err != nil {
-		return nil, errors.Join(err, p.Stop())
-	}
 	return p, nil
 }
 
@@ -214,3 +235,98 @@ func StartT(tb testing.TB, opts Options) *Process {
 	})
 	return p
 }
+
+// PID is the process ID of the running collector.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Kill ends the collector with SIGKILL, as a crash or the OOM killer would: nothing is drained
+// or flushed. The work directory is kept, so the storage and the log survive for Restart.
+func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// Terminate sends SIGTERM and waits up to timeout for the collector to drain and exit; unlike
+// Stop it keeps the work directory for Restart. It kills the process when the timeout passes.
+func (p *Process) Terminate(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(timeout):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("sieve did not stop within %v of SIGTERM and was killed", timeout)
+	}
+}
+
+// Wait waits up to timeout for the process to end by itself and reports whether it did.
+func (p *Process) Wait(timeout time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// ExitError is what the process ended with (nil for exit status 0); nil while it runs.
+func (p *Process) ExitError() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Restart starts a new collector after this one ended, with the same options, addresses, work
+// directory (storage and log file, which is appended to) and waits for its health check. The
+// returned Process owns the work directory from then on; this one must not be stopped again. When
+// the health check fails the new process is returned with the error, for its log and Stop.
+func (p *Process) Restart(ctx context.Context) (*Process, error) {
+	if !p.Exited() {
+		return nil, errors.New("restart: the previous process is still running")
+	}
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	next, err := launch(bin, p.dir, p.ports, p.opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := next.waitHealthy(ctx); err != nil {
+		return next, err
+	}
+	return next, nil
+}
+
+// Launch starts a collector like Restart but does not wait for its health check, for callers
+// that expect it may fail to start.
+func (p *Process) Launch() (*Process, error) {
+	if !p.Exited() {
+		return nil, errors.New("launch: the previous process is still running")
+	}
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	return launch(bin, p.dir, p.ports, p.opts)
+}
+
+// WaitHealthy waits until the health check answers, for a process from Launch.
+func (p *Process) WaitHealthy(ctx context.Context) error { return p.waitHealthy(ctx) }

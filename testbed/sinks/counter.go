@@ -22,6 +22,10 @@ type Counts struct {
 	Items uint64
 	// Requests and Bytes count accepted requests and their body size as received (compressed).
 	Requests, Bytes uint64
+	// OutOfOrder counts Loki entries older than an entry of the same stream that arrived
+	// before them; Streams counts the distinct streams seen.
+	OutOfOrder uint64
+	Streams    int
 }
 
 // TotalUnique sums Unique over classes.
@@ -53,13 +57,27 @@ type Counter struct {
 	items uint64
 	reqs  uint64
 	bytes uint64
+	// last holds the newest timestamp seen per stream, for the order check.
+	last       map[string]int64
+	outOfOrder uint64
 }
 
 // batch collects one request's IDs so the counter's lock is taken once per request.
 type batch struct {
-	ids   []idEntry
-	noID  uint64
-	bytes uint64
+	ids    []idEntry
+	noID   uint64
+	bytes  uint64
+	orders []streamTS
+}
+
+type streamTS struct {
+	stream string
+	ts     int64
+}
+
+// order notes an entry of a stream, in arrival order, for the per-stream order check.
+func (b *batch) order(stream string, ts int64) {
+	b.orders = append(b.orders, streamTS{stream, ts})
 }
 
 type idEntry struct {
@@ -82,6 +100,16 @@ func (c *Counter) commit(b *batch) {
 	c.bytes += b.bytes
 	c.noID += b.noID
 	c.items += b.noID + uint64(len(b.ids))
+	for _, o := range b.orders {
+		if c.last == nil {
+			c.last = map[string]int64{}
+		}
+		if last, ok := c.last[o.stream]; ok && o.ts < last {
+			c.outOfOrder++
+			continue
+		}
+		c.last[o.stream] = o.ts
+	}
 	for _, e := range b.ids {
 		set := c.seen[e.class]
 		w := int(e.n / 64)
@@ -121,6 +149,8 @@ func (c *Counter) Snapshot() Counts {
 		Items:      c.items,
 		Requests:   c.reqs,
 		Bytes:      c.bytes,
+		OutOfOrder: c.outOfOrder,
+		Streams:    len(c.last),
 	}
 	for _, cl := range loadgen.Classes {
 		if c.uniq[cl] > 0 {
@@ -140,4 +170,5 @@ func (c *Counter) Reset() {
 	c.seen = [256][]uint64{}
 	c.uniq, c.dups = [256]uint64{}, [256]uint64{}
 	c.noID, c.items, c.reqs, c.bytes = 0, 0, 0, 0
+	c.last, c.outOfOrder = nil, 0
 }

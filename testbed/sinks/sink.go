@@ -40,6 +40,10 @@ type Faults struct {
 	Latency time.Duration
 	// Down closes HTTP connections without answering and fails gRPC calls as Unavailable.
 	Down bool
+	// Partial, with StatusCode 400, turns a faulted Loki push into a partial rejection: the
+	// sink stores all but this fraction of its entries (evenly spread) and answers 400 with
+	// Loki's "total ignored: N out of M" body, as Loki does when some entries fail validation.
+	Partial float64
 }
 
 // Sink is one counting backend listening on loopback for OTLP gRPC and for HTTP (OTLP, Loki
@@ -52,6 +56,12 @@ type Sink struct {
 	// arriving on Loki's OTLP path); RemoteWrite counts remote-write samples.
 	Logs, Traces, Metrics, Loki Counter
 	RemoteWrite                 RemoteWriteCounter
+	// Rejected counts the IDs of Loki entries and remote-write samples in requests answered
+	// with an injected fault, and of entries a partial rejection ignored.
+	Rejected Counter
+
+	attemptLog attemptLog
+	content    contentState
 
 	faultMu  sync.RWMutex
 	faults   Faults
@@ -138,6 +148,13 @@ func (s *Sink) Reset() {
 	s.Metrics.Reset()
 	s.Loki.Reset()
 	s.RemoteWrite.Reset()
+	s.Rejected.Reset()
+	s.attemptLog.mu.Lock()
+	s.attemptLog.attempts = nil
+	s.attemptLog.mu.Unlock()
+	s.content.mu.Lock()
+	s.content.bad, s.content.errors = 0, nil
+	s.content.mu.Unlock()
 	s.faultMu.Lock()
 	s.refused = 0
 	s.failures = nil
@@ -179,17 +196,23 @@ type decodeFunc func(h http.Header, body []byte, contentType string) error
 
 func (s *Sink) httpHandler(decode decodeFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		f, code := s.fault()
 		if code == -1 {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					conn.Close()
+					s.noteAttempt(Attempt{At: at, Answered: time.Now(), Path: r.URL.Path})
 					return
 				}
 			}
 			code = http.StatusServiceUnavailable
 		}
 		if code != 0 {
+			if s.keepingAttempts() || f.Partial > 0 {
+				s.refuse(w, r, f, code, at)
+				return
+			}
 			if f.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
 			}
@@ -201,6 +224,11 @@ func (s *Sink) httpHandler(decode decodeFunc) http.HandlerFunc {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		var a Attempt
+		if s.keepingAttempts() {
+			a = Attempt{At: at, Path: r.URL.Path, Body: fingerprint(raw)}
+			defer func() { a.Answered = time.Now(); s.noteAttempt(a) }()
+		}
 		body, err := decompress(r.Header.Get("Content-Encoding"), raw, r.URL.Path, r.Header.Get("Content-Type"))
 		if err == nil {
 			err = decode(w.Header(), body, r.Header.Get("Content-Type"))
@@ -208,13 +236,18 @@ func (s *Sink) httpHandler(decode decodeFunc) http.HandlerFunc {
 		if err != nil {
 			s.noteFailure(fmt.Errorf("%s: %w", r.URL.Path, err))
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			a.Status = http.StatusBadRequest
 			return
 		}
 		s.countBytes(r.URL.Path, uint64(len(raw)))
 		switch r.URL.Path {
 		case "/loki/api/v1/push", "/api/v1/write":
+			a.Items = itemsOf(w.Header())
+			w.Header().Del(itemsHeader)
+			a.Status = http.StatusNoContent
 			w.WriteHeader(http.StatusNoContent)
 		default:
+			a.Status = http.StatusOK
 			w.Header().Set("Content-Type", "application/x-protobuf")
 			w.WriteHeader(http.StatusOK)
 		}

@@ -1,0 +1,444 @@
+package exporterfaults
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.uber.org/goleak"
+
+	"github.com/sieveobs/sieve/testbed/loadgen"
+	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/sinks"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// long reports whether the long versions run (SIEVE_LONG=1, what `make faults` sets).
+func long() bool { return os.Getenv("SIEVE_LONG") == "1" }
+
+// scale picks the short or the long figure.
+func scale[T any](short, lng T) T {
+	if long() {
+		return lng
+	}
+	return short
+}
+
+// backend is one exporter under test with the sink path it writes to.
+type backend struct {
+	name   string
+	signal loadgen.Signal
+	envVar string
+	path   string
+}
+
+var (
+	lokiBackend = backend{name: "loki", signal: loadgen.Logs, envVar: "SIEVE_LOKI_PUSH_URL", path: "/loki/api/v1/push"}
+	prwBackend  = backend{name: "prometheus_remote_write", signal: loadgen.Metrics, envVar: "SIEVE_PROMETHEUS_RW_URL", path: "/api/v1/write"}
+)
+
+// data is the load shape of every test: the generator's defaults with a fixed base time, so
+// the templates the checks decode are the ones the generator sends.
+func data(base time.Time) loadgen.DataConfig {
+	return loadgen.DataConfig{Templates: 16, BaseTime: base}
+}
+
+// rig is one Sieve process between the load generator and a sink.
+type rig struct {
+	t      *testing.T
+	b      backend
+	sink   *sinks.Sink
+	sieve  *sieveproc.Process
+	baseNS int64
+	data   loadgen.DataConfig
+	items  uint64
+	tmpls  uint64
+	// next is the first send number of the next load run, a multiple of the template count so
+	// that an ID alone says which template item it came from.
+	next uint64
+	// ranges are the send numbers of every run, with whether all of their requests were acked.
+	ranges []sendRange
+	logs   [][]logItem
+	points [][]pointItem
+	slots  bool
+}
+
+type sendRange struct {
+	first, n uint64
+	allAcked bool
+}
+
+// logItem and pointItem are what a template's item must look like at the backend.
+type logItem struct {
+	class                   loadgen.Class
+	service, severity, body string
+	route                   string
+}
+
+type pointItem struct {
+	name, service, route string
+	value                float64
+}
+
+// slotConfigs are the configs that move remote-write IDs from the labels into the timestamp.
+var slotConfigs = map[string]bool{"prw-order.yaml": true, "prw-memory.yaml": true}
+
+// start runs a sink and Sieve with testdata/<config>; env adds TEST_* settings.
+func start(t *testing.T, b backend, config string, env map[string]string) *rig {
+	t.Helper()
+	sink, err := sinks.Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, sink.Close()) })
+	sink.KeepAttempts()
+
+	// Loki refuses entries older than a week and the exporter clamps ones more than 10 minutes
+	// ahead: a day back leaves room for 86 million IDs at one millisecond each (refused
+	// requests use up IDs too).
+	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	r := &rig{t: t, b: b, sink: sink, baseNS: base.UnixNano(), data: data(base), slots: slotConfigs[config]}
+	tmpls, err := loadgen.BuildTemplates(b.signal, r.data)
+	require.NoError(t, err)
+	r.tmpls, r.items = uint64(len(tmpls)), uint64(tmpls[0].Items)
+	r.decodeTemplates(tmpls)
+	sink.SetContentCheck(r.check)
+	if r.slots {
+		baseMS := r.baseNS / 1e6
+		sink.RemoteWrite.SetIDOf(func(series string, ts int64, _ float64) (loadgen.Class, uint64, bool) {
+			if !strings.Contains(series, "sieve_test_slot\xfe") || ts < baseMS {
+				return 0, 0, false
+			}
+			return loadgen.ClassPlain, uint64(ts - baseMS), true
+		})
+	}
+
+	full := map[string]string{b.envVar: sink.HTTPURL + b.path, "TEST_BASE_NS": strconv.FormatInt(r.baseNS, 10)}
+	maps.Copy(full, env)
+	_, file, _, _ := runtime.Caller(0)
+	r.sieve = sieveproc.StartT(t, sieveproc.Options{Config: filepath.Join(filepath.Dir(file), "testdata", config), Env: full})
+	return r
+}
+
+func (r *rig) decodeTemplates(tmpls []*loadgen.Template) {
+	for _, tm := range tmpls {
+		switch r.b.signal {
+		case loadgen.Logs:
+			req := plogotlp.NewExportRequest()
+			require.NoError(r.t, req.UnmarshalProto(tm.Body))
+			var items []logItem
+			rls := req.Logs().ResourceLogs()
+			for i := 0; i < rls.Len(); i++ {
+				svc, _ := rls.At(i).Resource().Attributes().Get("service.name")
+				sls := rls.At(i).ScopeLogs()
+				for j := 0; j < sls.Len(); j++ {
+					lrs := sls.At(j).LogRecords()
+					for k := 0; k < lrs.Len(); k++ {
+						lr := lrs.At(k)
+						id, _ := lr.Attributes().Get(loadgen.IDAttribute)
+						cl, _, _ := loadgen.ParseID(id.Str())
+						route, _ := lr.Attributes().Get("http.route")
+						items = append(items, logItem{class: cl, service: svc.Str(), severity: lr.SeverityText(), body: lr.Body().AsString(), route: route.Str()})
+					}
+				}
+			}
+			r.logs = append(r.logs, items)
+		case loadgen.Metrics:
+			req := pmetricotlp.NewExportRequest()
+			require.NoError(r.t, req.UnmarshalProto(tm.Body))
+			var items []pointItem
+			rms := req.Metrics().ResourceMetrics()
+			for i := 0; i < rms.Len(); i++ {
+				svc, _ := rms.At(i).Resource().Attributes().Get("service.name")
+				sms := rms.At(i).ScopeMetrics()
+				for j := 0; j < sms.Len(); j++ {
+					ms := sms.At(j).Metrics()
+					for k := 0; k < ms.Len(); k++ {
+						m := ms.At(k)
+						name := "sieve_loadgen_queue_depth"
+						dps := pmetric.NewNumberDataPointSlice()
+						switch m.Type() {
+						case pmetric.MetricTypeGauge:
+							dps = m.Gauge().DataPoints()
+						case pmetric.MetricTypeSum:
+							name, dps = "sieve_loadgen_requests_total", m.Sum().DataPoints()
+						}
+						for p := 0; p < dps.Len(); p++ {
+							dp := dps.At(p)
+							route, _ := dp.Attributes().Get("http.route")
+							v := dp.DoubleValue()
+							if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+								v = float64(dp.IntValue())
+							}
+							items = append(items, pointItem{name: name, service: svc.Str(), route: route.Str(), value: v})
+						}
+					}
+				}
+			}
+			r.points = append(r.points, items)
+		}
+	}
+}
+
+// check compares a delivered item with what its ID says was sent.
+func (r *rig) check(it sinks.Item) error {
+	id := loadgen.FormatID(it.Class, it.N)
+	seq, j := it.N/r.items, it.N%r.items
+	switch r.b.signal {
+	case loadgen.Logs:
+		want := r.logs[seq%r.tmpls][j]
+		wantLabels := map[string]string{"service_name": want.service, "level": want.severity}
+		switch {
+		case it.Class != want.class:
+			return fmt.Errorf("%s: class %s, sent as %s", id, it.Class, want.class)
+		case !maps.Equal(it.Labels, wantLabels):
+			return fmt.Errorf("%s: stream %v, want %v", id, it.Labels, wantLabels)
+		case it.Line != want.body:
+			return fmt.Errorf("%s: line %q, want %q", id, it.Line, want.body)
+		case it.Timestamp != r.baseNS+int64(it.N)*1e6:
+			return fmt.Errorf("%s: timestamp %d, want %d", id, it.Timestamp, r.baseNS+int64(it.N)*1e6)
+		case it.Metadata["sieve_test_id"] != id || it.Metadata["http_route"] != want.route:
+			return fmt.Errorf("%s: structured metadata %v, want sieve_test_id=%s http_route=%s", id, it.Metadata, id, want.route)
+		}
+	case loadgen.Metrics:
+		want := r.points[seq%r.tmpls][j]
+		wantLabels := map[string]string{"__name__": want.name, "job": want.service, "http_route": want.route, "sieve_test_id": id}
+		if r.slots {
+			wantLabels = map[string]string{"__name__": want.name, "job": want.service, "sieve_test_slot": fmt.Sprintf("%02d", j)}
+		}
+		switch {
+		case it.Class != loadgen.ClassPlain:
+			return fmt.Errorf("%s: class %s, sent as plain", id, it.Class)
+		case !maps.Equal(it.Labels, wantLabels):
+			return fmt.Errorf("%s: series %v, want %v", id, it.Labels, wantLabels)
+		case it.Value != want.value:
+			return fmt.Errorf("%s: value %v, want %v", id, it.Value, want.value)
+		case it.Timestamp != r.baseNS/1e6+int64(it.N):
+			return fmt.Errorf("%s: timestamp %d, want %d", id, it.Timestamp, r.baseNS/1e6+int64(it.N))
+		}
+	}
+	return nil
+}
+
+// load describes one load run.
+type load struct {
+	requests uint64
+	duration time.Duration
+	// concurrency is 1 wherever order is judged: the requests of two senders can reach Sieve's
+	// batches in either order, which reorders streams before the exporter sees them.
+	concurrency int
+	rate        float64
+	protocol    string
+}
+
+// send runs the load generator against Sieve's OTLP receiver and remembers what it sent.
+func (r *rig) send(ctx context.Context, l load) loadgen.Stats {
+	r.t.Helper()
+	ep, proto := r.sieve.OTLPGRPC, "grpc"
+	if l.protocol == "http" {
+		ep, proto = r.sieve.OTLPHTTP, "http"
+	}
+	g, err := loadgen.New(loadgen.Config{
+		Signal: r.b.signal, Protocol: proto, Endpoint: ep, Rate: l.rate, Concurrency: max(l.concurrency, 1),
+		Duration: l.duration, MaxRequests: l.requests, FirstSeq: r.next, Timeout: 30 * time.Second, Data: r.data,
+	})
+	require.NoError(r.t, err)
+	defer g.Close()
+	g.Run(ctx)
+	st := g.Stats()
+	r.ranges = append(r.ranges, sendRange{first: r.next, n: st.Requests, allAcked: st.FailedRequests == 0})
+	r.next = (r.next + st.Requests + r.tmpls) / r.tmpls * r.tmpls
+	return st
+}
+
+// delivered is the counter of the backend's items.
+func (r *rig) delivered() sinks.Counts {
+	if r.b.signal == loadgen.Logs {
+		return r.sink.Loki.Snapshot()
+	}
+	return r.sink.RemoteWrite.IDs.Snapshot()
+}
+
+func (r *rig) seen(c loadgen.Class, n uint64) bool {
+	if r.b.signal == loadgen.Logs {
+		return r.sink.Loki.Seen(c, n)
+	}
+	return r.sink.RemoteWrite.IDs.Seen(c, n)
+}
+
+func (r *rig) outOfOrder() uint64 {
+	if r.b.signal == loadgen.Logs {
+		return r.sink.Loki.Snapshot().OutOfOrder
+	}
+	return r.sink.RemoteWrite.Snapshot().OutOfOrder
+}
+
+// classOf is the class of item n, read from the template it was rendered from.
+func (r *rig) classOf(n uint64) loadgen.Class {
+	if r.b.signal == loadgen.Logs {
+		return r.logs[(n/r.items)%r.tmpls][n%r.items].class
+	}
+	return loadgen.ClassPlain
+}
+
+// waitDelivered polls until want distinct IDs arrived (with those the sink refused for good when
+// refusedCount) or the deadline passes; it returns how long the wait took.
+func (r *rig) waitDelivered(want uint64, refusedCount bool, timeout time.Duration) time.Duration {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for time.Now().Before(deadline) && !r.sieve.Exited() {
+		got := r.delivered().TotalUnique()
+		if refusedCount {
+			got = r.unionCount()
+		}
+		if got >= want {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// unionCount counts the IDs sent that arrived or were refused for good.
+func (r *rig) unionCount() uint64 {
+	var n uint64
+	for _, sr := range r.ranges {
+		for id := sr.first * r.items; id < (sr.first+sr.n)*r.items; id++ {
+			c := r.classOf(id)
+			if r.seen(c, id) || r.sink.Rejected.Seen(c, id) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// missing lists (up to ten of) the IDs of fully acked runs that never arrived, excluding those
+// the sink refused for good when allowRefused, and counts them.
+func (r *rig) missing(allowRefused bool) (uint64, []string) {
+	var n uint64
+	var ids []string
+	for _, sr := range r.ranges {
+		if !sr.allAcked {
+			continue
+		}
+		for id := sr.first * r.items; id < (sr.first+sr.n)*r.items; id++ {
+			c := r.classOf(id)
+			if r.seen(c, id) || (allowRefused && r.sink.Rejected.Seen(c, id)) {
+				continue
+			}
+			n++
+			if len(ids) < 10 {
+				ids = append(ids, loadgen.FormatID(c, id))
+			}
+		}
+	}
+	return n, ids
+}
+
+// requireIntact checks the common promises: content as sent, per-stream/per-series order, and
+// nothing decoded wrongly.
+func (r *rig) requireIntact() {
+	r.t.Helper()
+	bad, msgs := r.sink.ContentErrors()
+	require.Zero(r.t, bad, "items delivered with content other than what was sent: %v", msgs)
+	require.Zero(r.t, r.outOfOrder(), "items delivered after a newer item of the same stream/series")
+	require.Empty(r.t, r.sink.DecodeFailures())
+}
+
+// attempts returns the sink's log of requests on the backend's path.
+func (r *rig) attempts() []sinks.Attempt {
+	var out []sinks.Attempt
+	for _, a := range r.sink.Attempts() {
+		if a.Path == r.b.path {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// telemetry scrapes Sieve's own metrics: series (name plus labels as exposed) to value.
+func (r *rig) telemetry() map[string]float64 {
+	r.t.Helper()
+	resp, err := http.Get(r.sieve.TelemetryURL)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	require.NoError(r.t, sc.Err())
+	return out
+}
+
+// metric sums the series of a metric (with or without the _total suffix) whose labels include
+// every name="value" pair given.
+func metric(tel map[string]float64, name string, labels ...string) float64 {
+	var sum float64
+	for series, v := range tel {
+		n, rest, _ := strings.Cut(series, "{")
+		if n != name && n != name+"_total" {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !strings.Contains(rest, labels[i]+`="`+labels[i+1]+`"`) {
+				ok = false
+			}
+		}
+		if ok {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// rssMiB reads Sieve's resident memory from its own telemetry.
+func (r *rig) rssMiB() float64 {
+	return metric(r.telemetry(), "otelcol_process_memory_rss") / (1 << 20)
+}
+
+// figures formats the fields of a test's log line.
+func figures(kv ...any) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		switch v := kv[i+1].(type) {
+		case float64:
+			if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+				fmt.Fprintf(&b, "%s=%d", kv[i], int64(v))
+			} else {
+				fmt.Fprintf(&b, "%s=%.2f", kv[i], v)
+			}
+		default:
+			fmt.Fprintf(&b, "%s=%v", kv[i], v)
+		}
+	}
+	return b.String()
+}
