@@ -74,6 +74,13 @@ type prwExporter struct {
 	// up to that timestamp are left out of the retry, because resending them after newer ones
 	// is an out-of-order write Prometheus refuses (400), losing the retried batch with it.
 	delivered map[uint64]int64
+
+	// sweepEvery is how often an idle exporter looks for series to end.
+	// Pushes sweep too, but when every series stops no push comes at all,
+	// and the markers must still go out.
+	sweepEvery time.Duration
+	stopSweep  context.CancelFunc
+	sweepDone  chan struct{}
 }
 
 func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prwExporter, error) {
@@ -94,6 +101,7 @@ func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prw
 		delivered: map[uint64]int64{},
 	}
 	e.stale = newStalenessTracker(cfg.Staleness, e.evicted)
+	e.sweepEvery = min(max(cfg.Staleness.StaleAfter/4, 100*time.Millisecond), 15*time.Second)
 	for i := range e.encoders {
 		e.encoders[i] = newEncoder()
 	}
@@ -126,10 +134,47 @@ func (e *prwExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.client = client
+	if e.stale.enabled() {
+		sweepCtx, cancel := context.WithCancel(context.Background())
+		e.stopSweep, e.sweepDone = cancel, make(chan struct{})
+		go e.sweepLoop(sweepCtx)
+	}
 	return nil
 }
 
+func (e *prwExporter) sweepLoop(ctx context.Context) {
+	defer close(e.sweepDone)
+	tick := time.NewTicker(e.sweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			e.sweepIdle(ctx)
+		}
+	}
+}
+
+// sweepIdle sends the staleness markers that are due when no push has
+// swept them. A marker whose request fails is kept for the next sweep.
+func (e *prwExporter) sweepIdle(ctx context.Context) {
+	e.mu.Lock()
+	due := e.stale.due(e.now())
+	e.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := e.push(ctx, pmetric.NewMetrics(), true); err != nil {
+		e.set.Logger.Debug("Staleness markers not delivered; they will be sent on the next sweep", zap.Error(err))
+	}
+}
+
 func (e *prwExporter) shutdown(context.Context) error {
+	if e.stopSweep != nil {
+		e.stopSweep()
+		<-e.sweepDone
+	}
 	if e.client != nil {
 		e.client.CloseIdleConnections()
 	}
@@ -153,6 +198,13 @@ type shardResult struct {
 // shards fail with a retryable error only the data points that fed those
 // shards are handed back for retry.
 func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return e.push(ctx, md, false)
+}
+
+// push sends md and the staleness markers due. An idle push carries only
+// markers: no retry of it will come, so it leaves the record of what a
+// pending retry already delivered alone.
+func (e *prwExporter) push(ctx context.Context, md pmetric.Metrics, idle bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.client == nil {
@@ -214,7 +266,10 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 			anyFailed = true
 		}
 	}
-	if anyFailed {
+	switch {
+	case idle:
+		// Markers only: a failed one is restored below.
+	case anyFailed:
 		for i, r := range results {
 			ok := shards[i]
 			if r.err != nil {
@@ -226,7 +281,7 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 				}
 			}
 		}
-	} else {
+	default:
 		clear(e.delivered)
 	}
 	for _, m := range markers {

@@ -155,6 +155,11 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 	}
 }
 
+// due reports whether a sweep at now would end a series.
+func (t *stalenessTracker) due(now time.Time) bool {
+	return t.enabled() && t.head != noSlot && now.Sub(t.slots[t.head].seen) >= t.staleAfter
+}
+
 // sweep appends a staleness marker to b for every series not seen for
 // staleAfter and forgets it. The markers are returned so that those whose
 // shard failed can be handed back with restore.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -56,6 +60,39 @@ func TestStalenessMarkerForDisappearedSeries(t *testing.T) {
 	clock.advance(5 * time.Minute)
 	require.NoError(t, e.pushMetrics(context.Background(), pmetric.NewMetrics()))
 	require.Len(t, staleMarkers(rcv), 2, "only 'stays' is newly marked")
+}
+
+// When every series stops, no push comes to sweep them: the exporter's own
+// sweep must still end them, and retry a marker whose request failed.
+func TestStalenessMarkersSentWithoutTraffic(t *testing.T) {
+	rcv := newFakeReceiver(t)
+	cfg := testConfig(rcv.url())
+	cfg.Staleness.StaleAfter = time.Minute
+	clock := newTestClock()
+	e, err := newExporter(cfg, exportertest.NewNopSettings(component.MustNewType(typeStr)), clock.now)
+	require.NoError(t, err)
+	e.sweepEvery = 5 * time.Millisecond
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, e.shutdown(context.Background())) })
+
+	require.NoError(t, e.pushMetrics(context.Background(), oneGauge(1)))
+	requests := len(rcv.accepted())
+	require.Never(t, func() bool { return len(rcv.accepted()) != requests }, 50*time.Millisecond, 5*time.Millisecond,
+		"nothing is due before stale_after")
+
+	var refused atomic.Int32
+	rcv.setRespond(func(*received) (int, http.Header) {
+		refused.Add(1)
+		return http.StatusServiceUnavailable, nil
+	})
+	clock.advance(2 * time.Minute)
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Empty(t, staleMarkers(rcv))
+
+	rcv.setRespond(nil)
+	require.Eventually(t, func() bool { return len(staleMarkers(rcv)) == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the marker refused once is sent by a later sweep")
+	require.Equal(t, clock.now().UnixMilli(), staleMarkers(rcv)[`g{instance="i-1",job="svc"}`])
 }
 
 func TestStalenessMarkerRestoredWhenShardFails(t *testing.T) {

@@ -104,7 +104,14 @@ func (e *policyExtension) servePolicy(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// writeJSON encodes before writing, so a value that cannot be encoded is a 500 rather than a
+// 200 with an empty or cut body.
 func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding the response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -231,11 +231,11 @@ func (p *Policy) Validate() error {
 			return fmt.Errorf("%s.service: duplicate adaptive rule for %q", key, a.Service)
 		}
 		seen[a.Service] = true
-		if a.TargetSpansPerSecond < 0 || math.IsNaN(a.TargetSpansPerSecond) {
-			return fmt.Errorf("%s.target_spans_per_second: must be >= 0", key)
+		if !finiteNonNegative(a.TargetSpansPerSecond) {
+			return fmt.Errorf("%s.target_spans_per_second: must be a finite number >= 0", key)
 		}
-		if a.TargetTracesPerSecond < 0 || math.IsNaN(a.TargetTracesPerSecond) {
-			return fmt.Errorf("%s.target_traces_per_second: must be >= 0", key)
+		if !finiteNonNegative(a.TargetTracesPerSecond) {
+			return fmt.Errorf("%s.target_traces_per_second: must be a finite number >= 0", key)
 		}
 		if a.TargetSpansPerSecond > 0 && a.TargetTracesPerSecond > 0 {
 			return fmt.Errorf("%s: target_spans_per_second and target_traces_per_second are exclusive", key)
@@ -273,12 +273,16 @@ func (p *Policy) Validate() error {
 		if t.Percent < 0 || t.Percent > 100 || math.IsNaN(t.Percent) {
 			return fmt.Errorf("%s.percent: %v must be within [0, 100]", key, t.Percent)
 		}
-		if t.RateLimit < 0 || math.IsNaN(t.RateLimit) {
-			return fmt.Errorf("%s.rate_limit: must be >= 0", key)
+		if !finiteNonNegative(t.RateLimit) {
+			return fmt.Errorf("%s.rate_limit: must be a finite number >= 0", key)
 		}
 	}
 	return nil
 }
+
+// finiteNonNegative refuses NaN and infinities as well as negatives: a policy that passes
+// validation must also be servable as JSON, which has no infinities.
+func finiteNonNegative(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
 
 // RateOf returns the configured rate of a service (its own or the default).
 func (p *Policy) RateOf(service string) float64 {

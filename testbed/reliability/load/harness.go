@@ -1,0 +1,102 @@
+package load
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/loadgen"
+	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/sinks"
+)
+
+// Gateway is bin/sieve running the gateway configuration with every exporter pointed at
+// counting endpoints: logs at the sink's Loki push API, metrics at a RemoteWrite, and the sampled
+// traces (which the gateway prints with its debug exporter) at the sink's OTLP gRPC endpoint too.
+type Gateway struct {
+	Sink   *sinks.Sink
+	RW     *RemoteWrite
+	Proc   *sieveproc.Process
+	Config string
+	// PID is Sieve's process id, for /proc readings.
+	PID int
+	// PprofAddr serves the pprof extension (goroutine profile).
+	PprofAddr string
+}
+
+// GatewayOptions adjust StartGateway.
+type GatewayOptions struct {
+	// PolicyFile replaces the shipped sampling policy (SIEVE_POLICY_FILE).
+	PolicyFile string
+	// Env adds environment variables for Sieve.
+	Env map[string]string
+	// Edits change the derived configuration further.
+	Edits []Edit
+	// LogPath keeps Sieve's log there instead of in its temporary directory.
+	LogPath string
+}
+
+// StartGateway starts the sink, the remote-write counter and Sieve; all stop at the test's
+// cleanup, Sieve first so it can drain into the endpoints.
+func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
+	t.Helper()
+	sink, err := sinks.Start()
+	if err != nil {
+		t.Fatalf("start sink: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := sink.Close(); err != nil {
+			t.Errorf("close sink: %v", err)
+		}
+	})
+	rw, err := StartRemoteWrite()
+	if err != nil {
+		t.Fatalf("start remote-write endpoint: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := rw.Close(); err != nil {
+			t.Errorf("close remote-write endpoint: %v", err)
+		}
+	})
+	cfg, err := GatewayConfig(t.TempDir(), append([]Edit{SampledTracesTo(sink.GRPCAddr)}, opts.Edits...)...)
+	if err != nil {
+		t.Fatalf("derive gateway config: %v", err)
+	}
+	ports, err := backends.FreePorts(1)
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	g := &Gateway{Sink: sink, RW: rw, Config: cfg, PprofAddr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	env := map[string]string{
+		"SIEVE_LOKI_PUSH_URL":     sink.HTTPURL + "/loki/api/v1/push",
+		"SIEVE_PROMETHEUS_RW_URL": rw.URL,
+		"SIEVE_PPROF_ENDPOINT":    g.PprofAddr,
+	}
+	if opts.PolicyFile != "" {
+		env["SIEVE_POLICY_FILE"] = opts.PolicyFile
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	g.Proc = sieveproc.StartT(t, sieveproc.Options{Config: cfg, Env: env, LogPath: opts.LogPath})
+	if g.PID, err = FindChild(cfg); err != nil {
+		t.Fatalf("find sieve's pid: %v", err)
+	}
+	return g
+}
+
+// Counts reads what arrived of a signal.
+func (g *Gateway) Counts(sig loadgen.Signal) sinks.Counts {
+	switch sig {
+	case loadgen.Traces:
+		return g.Sink.Traces.Snapshot()
+	case loadgen.Metrics:
+		return g.RW.Points.Snapshot()
+	}
+	return g.Sink.Loki.Snapshot()
+}
+
+// DecodeFailures lists requests the endpoints could not decode: items in them were not counted.
+func (g *Gateway) DecodeFailures() []string {
+	return append(g.Sink.DecodeFailures(), g.RW.DecodeFailures()...)
+}
