@@ -30,6 +30,21 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
+// BenchmarkExpohistoUpdate is the exponential library's own cost per observation, the floor
+// under BenchmarkObserve/exponential.
+func BenchmarkExpohistoUpdate(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Histogram.Kind = KindExponential
+	tc := newTestConnector(&testing.T{}, func(c *Config) { *c = *cfg })
+	s, _, _ := tc.agg.create(tc.agg.metric("span.duration"), []byte("k"), epoch)
+	values := lognormalValues(rand.New(rand.NewPCG(1, 2)), 4096, 0.05, 0.6)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.expo.UpdateByIncr(values[i&4095], 1)
+	}
+}
+
 // BenchmarkConsumeSpan measures the whole per-span path: series key, lookup, weight, record.
 func BenchmarkConsumeSpan(b *testing.B) {
 	for _, kind := range []string{KindExplicit, KindExponential} {
