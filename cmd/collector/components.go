@@ -22,7 +22,7 @@ import (
 	zpagesextension "go.opentelemetry.io/collector/extension/zpagesextension"
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
-	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	filestorage "github.com/sieveobs/sieve/extensions/filestorage"
 	gomemlimit "github.com/sieveobs/sieve/extensions/gomemlimit"
 	samplingpolicy "github.com/sieveobs/sieve/extensions/samplingpolicy"
 	batchprocessor "go.opentelemetry.io/collector/processor/batchprocessor"
@@ -74,7 +74,7 @@ func components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory().Type(): "go.opentelemetry.io/collector/extension/zpagesextension v0.159.0",
 		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.159.0",
 		pprofextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.159.0",
-		filestorage.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.159.0",
+		filestorage.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		gomemlimit.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		samplingpolicy.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 	})

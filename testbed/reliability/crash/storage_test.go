@@ -194,9 +194,6 @@ func overwrite(path string, off int64, n int) error {
 // A corrupted queue file must not put Sieve in a crash loop: the next process starts, stays
 // healthy, logs that the queue was lost and carries on delivering new data.
 func TestCorruptedQueueFileDoesNotCrashLoop(t *testing.T) {
-	if os.Getenv("SIEVE_KNOWN_ISSUES") != "1" {
-		t.Skip("known issue: a corrupted file_storage queue file stops Sieve from starting (invalid database, or a panic inside the storage library); set SIEVE_KNOWN_ISSUES=1 to run")
-	}
 	for _, tc := range corruptions {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, "crash.yaml", true, nil)
@@ -227,6 +224,9 @@ func TestCorruptedQueueFileDoesNotCrashLoop(t *testing.T) {
 			logText, err := os.ReadFile(p.LogPath)
 			require.NoError(t, err)
 			require.Regexp(t, `(?i)corrupt`, string(logText), "the lost queue is not logged")
+			text, err := scrape(p.TelemetryURL)
+			require.NoError(t, err)
+			require.Equal(t, 1.0, metricSum(text, "otelcol_file_storage_files_quarantined"), "the lost queue is not counted")
 
 			// New data flows again once the backend is up. Old items may be lost; only what
 			// this process acknowledged is owed.

@@ -10,6 +10,4 @@
 //
 //	make build && cd testbed && go test -count=1 -p 1 ./reliability/hostile/
 //	SIEVE_LONG=1 go test -count=1 -p 1 -timeout 60m ./reliability/hostile/
-//
-// TestGRPCZstdWindowBomb reproduces a known issue and runs only with SIEVE_KNOWN_ISSUES=1.
 package hostile
