@@ -111,22 +111,31 @@ func (c *Counter) commit(b *batch) {
 		c.last[o.stream] = o.ts
 	}
 	for _, e := range b.ids {
-		set := c.seen[e.class]
-		w := int(e.n / 64)
-		if w >= len(set) {
-			grown := make([]uint64, max(w+1, 2*len(set)))
-			copy(grown, set)
-			set = grown
-			c.seen[e.class] = set
-		}
-		bit := uint64(1) << (e.n % 64)
-		if set[w]&bit != 0 {
+		set, dup := MarkID(c.seen[e.class], e.n)
+		c.seen[e.class] = set
+		if dup {
 			c.dups[e.class]++
 			continue
 		}
-		set[w] |= bit
 		c.uniq[e.class]++
 	}
+}
+
+// MarkID sets bit n of an ID bitset, growing it as needed, and reports whether the bit was
+// already set: a duplicate arrival.
+func MarkID(set []uint64, n uint64) (marked []uint64, dup bool) {
+	w := int(n / 64)
+	if w >= len(set) {
+		grown := make([]uint64, max(w+1, 2*len(set)))
+		copy(grown, set)
+		set = grown
+	}
+	bit := uint64(1) << (n % 64)
+	if set[w]&bit != 0 {
+		return set, true
+	}
+	set[w] |= bit
+	return set, false
 }
 
 // Seen reports whether the ID arrived at least once.

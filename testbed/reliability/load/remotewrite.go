@@ -206,20 +206,12 @@ func (c *IDCounter) Commit(b *IDBatch) {
 	c.noID += b.noID
 	c.items += b.noID + uint64(len(b.ids))
 	for _, e := range b.ids {
-		set := c.seen[e.class]
-		w := int(e.n / 64)
-		if w >= len(set) {
-			grown := make([]uint64, max(w+1, 2*len(set)))
-			copy(grown, set)
-			set = grown
-			c.seen[e.class] = set
-		}
-		bit := uint64(1) << (e.n % 64)
-		if set[w]&bit != 0 {
+		set, dup := sinks.MarkID(c.seen[e.class], e.n)
+		c.seen[e.class] = set
+		if dup {
 			c.dups[e.class]++
 			continue
 		}
-		set[w] |= bit
 		c.uniq[e.class]++
 	}
 }
