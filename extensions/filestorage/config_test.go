@@ -36,6 +36,7 @@ func TestConfigInvalid(t *testing.T) {
 		"invalid_unknown_key.yaml": "check_on_startup",
 		"invalid_missing_dir.yaml": "directory",
 		"invalid_permissions.yaml": "directory_permissions",
+		"invalid_reserve.yaml":     "reserve_bytes",
 	} {
 		t.Run(file, func(t *testing.T) {
 			_, err := load(t, file)

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -31,7 +34,24 @@ type checked struct {
 	telemetry *metadata.TelemetryBuilder
 	inner     storageExtension
 	now       func() time.Time
+
+	reserve *reserve
+	// ready is set once every pipeline has started: from then on a Set of a queue item is new data.
+	ready atomic.Bool
+	// retake is how often a spent reserve is tried again.
+	retake time.Duration
+	stop   chan struct{}
+	done   sync.WaitGroup
+
+	mu      sync.Mutex
+	clients map[*guardedClient]struct{}
+	// compacted is when the queue files were last compacted to give room back.
+	compacted time.Time
 }
+
+// compactEvery spaces out compactions while the reserve is spent: one that fails for lack of
+// room stops as soon as it has filled the free space, so trying again is cheap but not free.
+const compactEvery = 5 * time.Second
 
 func newChecked(set extension.Settings, cfg *Config, inner extension.Extension) (*checked, error) {
 	se, ok := inner.(storageExtension)
@@ -42,24 +62,141 @@ func newChecked(set extension.Settings, cfg *Config, inner extension.Extension) 
 	if err != nil {
 		return nil, err
 	}
-	return &checked{cfg: cfg, logger: set.Logger, telemetry: tb, inner: se, now: time.Now}, nil
+	name := "sieve-reserve-" + strings.ReplaceAll(set.ID.String(), "/", "_")
+	return &checked{
+		cfg: cfg, logger: set.Logger, telemetry: tb, inner: se, now: time.Now,
+		reserve: newReserve(cfg.Directory, name, cfg.ReserveBytes), retake: time.Second,
+		clients: map[*guardedClient]struct{}{},
+	}, nil
 }
 
 func (c *checked) Start(ctx context.Context, host component.Host) error {
 	if c.cfg.CheckOnStart {
 		c.checkDirectory(ctx)
 	}
-	return c.inner.Start(ctx, host)
+	if err := c.inner.Start(ctx, host); err != nil {
+		return err
+	}
+	if c.cfg.ReserveBytes > 0 {
+		if err := c.reserve.take(c.cfg.Directory); err != nil {
+			c.logger.Error("Storage directory has no room for the reserve: new items are refused while less than half of it is free",
+				zap.String("file", c.reserve.path), zap.Int64("reserve_bytes", c.cfg.ReserveBytes), zap.Error(err))
+		}
+		c.stop = make(chan struct{})
+		c.done.Add(1)
+		go c.retakeLoop()
+	}
+	return nil
+}
+
+// retakeLoop takes a spent reserve back once the disk has room again, e.g. after compaction
+// shrank a drained queue file.
+func (c *checked) retakeLoop() {
+	defer c.done.Done()
+	t := time.NewTicker(c.retake)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.retakeReserve()
+		}
+	}
+}
+
+// retakeReserve takes the reserve back when the disk has room for it. Delivered items free
+// pages inside the queue files but not on the disk, so while new items are being refused the
+// files are compacted first: that succeeds once what they still hold fits in the free space,
+// and gives the rest back to the disk.
+func (c *checked) retakeReserve() {
+	if !c.reserve.isSpent() {
+		return
+	}
+	if c.reserve.refusing(c.cfg.Directory) && c.now().Sub(c.compacted) >= compactEvery {
+		c.compacted = c.now()
+		c.compactClients()
+	}
+	if c.reserve.take(c.cfg.Directory) == nil {
+		c.logger.Info("Storage reserve taken again",
+			zap.String("file", c.reserve.path), zap.Int64("reserve_bytes", c.cfg.ReserveBytes))
+	}
+}
+
+// compactor is contrib's storage client, which can rewrite its file without the free pages.
+type compactor interface {
+	Compact(directory string, timeout time.Duration, maxTransactionSize int64) error
+}
+
+func (c *checked) compactClients() {
+	c.mu.Lock()
+	clients := make([]*guardedClient, 0, len(c.clients))
+	for g := range c.clients {
+		clients = append(clients, g)
+	}
+	c.mu.Unlock()
+	for _, g := range clients {
+		cp, ok := g.Client.(compactor)
+		if !ok {
+			continue
+		}
+		maxTx := int64(0)
+		if c.cfg.Compaction != nil {
+			maxTx = c.cfg.Compaction.MaxTransactionSize
+		}
+		if err := cp.Compact(c.cfg.Directory, c.cfg.Timeout, maxTx); err != nil {
+			// Expected while the queue holds more than the disk has free.
+			c.logger.Debug("Compaction to give room back failed", zap.String("client", g.name), zap.Error(err))
+			continue
+		}
+		c.telemetry.FileStorageCompactions.Add(context.Background(), 1)
+		c.logger.Info("Compacted a queue file to give room back to the disk", zap.String("client", g.name))
+	}
+}
+
+func (c *checked) track(g *guardedClient) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clients[g] = struct{}{}
+}
+
+func (c *checked) forget(g *guardedClient) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.clients, g)
 }
 
 func (c *checked) Shutdown(ctx context.Context) error {
+	if c.stop != nil {
+		close(c.stop)
+		c.done.Wait()
+		c.stop = nil
+	}
 	err := c.inner.Shutdown(ctx)
 	c.telemetry.Shutdown()
 	return err
 }
 
+// Ready is called once every pipeline has started.
+func (c *checked) Ready() error {
+	c.ready.Store(true)
+	return nil
+}
+
+// NotReady is called before the pipelines shut down.
+func (c *checked) NotReady() error {
+	c.ready.Store(false)
+	return nil
+}
+
 func (c *checked) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	return c.inner.GetClient(ctx, kind, id, name)
+	client, err := c.inner.GetClient(ctx, kind, id, name)
+	if err != nil || c.cfg.ReserveBytes == 0 {
+		return client, err
+	}
+	g := &guardedClient{Client: client, ext: c, name: fmt.Sprintf("%s_%s_%s", kind, id, name)}
+	c.track(g)
+	return g, nil
 }
 
 // storageFile matches the names file_storage gives its files: <kind>_<type>_<name>[_<name>].

@@ -71,6 +71,7 @@ func start(t *testing.T, dir string, mutate func(*Config)) started {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	set := extensiontest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	e, err := NewFactory().Create(context.Background(), set, cfg)
 	require.NoError(t, err)
@@ -177,5 +178,5 @@ func TestForeignFilesAreLeftAlone(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	require.ElementsMatch(t, []string{"notes.txt", queueFile + ".20260101T000000.000Z.backup", "tempdb123", "exporter_empty__logs"}, names)
+	require.ElementsMatch(t, []string{"notes.txt", queueFile + ".20260101T000000.000Z.backup", "tempdb123", "exporter_empty__logs", "sieve-reserve-file_storage"}, names)
 }

@@ -21,6 +21,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Config:       *contribFactory.CreateDefaultConfig().(*contrib.Config),
 		CheckOnStart: true,
+		ReserveBytes: 32 << 20,
 	}
 }
 

@@ -171,9 +171,12 @@ func TestRetryAfterHonoured(t *testing.T) {
 			}
 			got := r.delivered()
 			miss, ids := r.missing(false)
+			// What is still queued tells a slow drain from a loss when the wait gives up.
+			tel := r.telemetry()
 			t.Logf("%s", figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
 				"attempts", len(r.attempts()), "throttled", r.sink.Refused(), "retries", retries, "retries_before_retry_after", early,
-				"min_retry_gap_s", minGap.Seconds(), "drain_s", drain.Seconds()))
+				"min_retry_gap_s", minGap.Seconds(), "drain_s", drain.Seconds(),
+				"queue_size_at_end", metric(tel, "otelcol_exporter_queue_size"), "send_failed", metric(tel, "otelcol_exporter_send_failed_"+b.unit())))
 			require.Zero(t, st.FailedRequests, st.LastError)
 			require.Positive(t, retries, "no throttled request was retried with the same body")
 			require.Zero(t, early, "requests retried before Retry-After elapsed (shortest gap %s)", minGap)
@@ -258,7 +261,7 @@ func TestPermanentErrors(t *testing.T) {
 					t.Logf("%s", figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique()-before.TotalUnique(),
 						"duplicates", got.TotalDuplicates()-before.TotalDuplicates(), "attempts", len(all)-seen, "refused_requests", refused, "refused_items", refusedItems, "ignored_items", ignored, "retried_refused", retried,
 						"telemetry_requests_failed", failedReq, "telemetry_dropped", dropped, "reason", c.dropped,
-						"send_failed", delta("otelcol_exporter_send_failed_"+map[backend]string{lokiBackend: "log_records", prwBackend: "metric_points"}[b])))
+						"send_failed", delta("otelcol_exporter_send_failed_"+b.unit())))
 					require.Zero(t, st.FailedRequests, st.LastError)
 					require.Positive(t, refused, "the fault never hit a request")
 					require.Zero(t, retried, "a permanently refused request was sent more than once")

@@ -52,6 +52,14 @@ var (
 	prwBackend  = backend{name: "prometheus_remote_write", signal: loadgen.Metrics, envVar: "SIEVE_PROMETHEUS_RW_URL", path: "/api/v1/write"}
 )
 
+// unit is the item name in the exporter's own counters.
+func (b backend) unit() string {
+	if b.signal == loadgen.Logs {
+		return "log_records"
+	}
+	return "metric_points"
+}
+
 // data is the load shape of every test: the generator's defaults with a fixed base time, so
 // the templates the checks decode are the ones the generator sends.
 func data(base time.Time) loadgen.DataConfig {
@@ -295,17 +303,24 @@ func (r *rig) classOf(n uint64) loadgen.Class {
 }
 
 // waitDelivered polls until want distinct IDs arrived (with those the sink refused for good when
-// refusedCount) or the deadline passes; it returns how long the wait took.
-func (r *rig) waitDelivered(want uint64, refusedCount bool, timeout time.Duration) time.Duration {
+// refusedCount). It gives up once stall passes without a new arrival, or after four stalls in
+// all: a throttled exporter may need longer than any fixed budget, but one that stopped
+// delivering is caught after stall. It returns how long the wait took.
+func (r *rig) waitDelivered(want uint64, refusedCount bool, stall time.Duration) time.Duration {
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for time.Now().Before(deadline) && !r.sieve.Exited() {
+	hardDeadline := start.Add(4 * stall)
+	var last uint64
+	lastChange := start
+	for time.Now().Before(hardDeadline) && time.Since(lastChange) < stall && !r.sieve.Exited() {
 		got := r.delivered().TotalUnique()
 		if refusedCount {
 			got = r.unionCount()
 		}
 		if got >= want {
 			break
+		}
+		if got != last {
+			last, lastChange = got, time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

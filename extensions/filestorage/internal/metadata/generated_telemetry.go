@@ -23,10 +23,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                       metric.Meter
-	mu                          sync.Mutex
-	registrations               []metric.Registration
-	FileStorageFilesQuarantined metric.Int64Counter
+	meter                          metric.Meter
+	mu                             sync.Mutex
+	registrations                  []metric.Registration
+	FileStorageBookkeepingFailures metric.Int64Counter
+	FileStorageCompactions         metric.Int64Counter
+	FileStorageFilesQuarantined    metric.Int64Counter
+	FileStorageItemsRefused        metric.Int64Counter
+	FileStorageReserveReleases     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -58,10 +62,34 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.FileStorageBookkeepingFailures, err = builder.meter.Int64Counter(
+		"otelcol_file_storage_bookkeeping_failures",
+		metric.WithDescription("Queue bookkeeping writes that failed for lack of space with the reserve spent; the item being read is skipped and lost. [Beta]"),
+		metric.WithUnit("{write}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FileStorageCompactions, err = builder.meter.Int64Counter(
+		"otelcol_file_storage_compactions",
+		metric.WithDescription("Queue files compacted while the reserve was spent, to give the pages of delivered items back to the disk. [Beta]"),
+		metric.WithUnit("{compaction}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.FileStorageFilesQuarantined, err = builder.meter.Int64Counter(
 		"otelcol_file_storage_files_quarantined",
 		metric.WithDescription("Storage files found unreadable at start and moved aside; what they held is lost. [Beta]"),
 		metric.WithUnit("{file}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FileStorageItemsRefused, err = builder.meter.Int64Counter(
+		"otelcol_file_storage_items_refused",
+		metric.WithDescription("Queue items refused because the reserve is spent; the sender is told to retry. [Beta]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FileStorageReserveReleases, err = builder.meter.Int64Counter(
+		"otelcol_file_storage_reserve_releases",
+		metric.WithDescription("Times the reserve was given up because a queue could not record its progress on a full disk; new items are refused until it is taken again. [Beta]"),
+		metric.WithUnit("{release}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -19,8 +19,24 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.FileStorageBookkeepingFailures.Add(context.Background(), 1)
+	tb.FileStorageCompactions.Add(context.Background(), 1)
 	tb.FileStorageFilesQuarantined.Add(context.Background(), 1)
+	tb.FileStorageItemsRefused.Add(context.Background(), 1)
+	tb.FileStorageReserveReleases.Add(context.Background(), 1)
+	AssertEqualFileStorageBookkeepingFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFileStorageCompactions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualFileStorageFilesQuarantined(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFileStorageItemsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFileStorageReserveReleases(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
