@@ -59,6 +59,14 @@ func guarded(s started, inner storage.Client) *guardedClient {
 	return &guardedClient{Client: inner, ext: s.ext}
 }
 
+// running starts the extension with a 1 MiB reserve in dir, its pipelines ready.
+func running(t *testing.T, dir string) started {
+	t.Helper()
+	s := start(t, dir, withReserve(1<<20))
+	require.NoError(t, s.ext.Ready())
+	return s
+}
+
 // diskFree makes the extension see *avail bytes free on its disk.
 func diskFree(s started, avail *int64) {
 	s.ext.reserve.free = func(string) (int64, error) { return *avail, nil }
@@ -85,8 +93,7 @@ func TestReserveShrinksToAConfiguredSmallerSize(t *testing.T) {
 
 func TestFullDiskBookkeepingDrawsOnTheReserve(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir, withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, dir)
 	var avail int64
 	diskFree(s, &avail)
 	inner := &fullDisk{fails: 1}
@@ -131,8 +138,7 @@ func TestItemsPutBackAtStartMayUseTheReserve(t *testing.T) {
 }
 
 func TestSpentReserveLosesCountedItems(t *testing.T) {
-	s := start(t, t.TempDir(), withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, t.TempDir())
 	ctx := context.Background()
 	// The reserve is given up for the first failure, and the retry takes the room it freed.
 	require.NoError(t, guarded(s, &fullDisk{fails: 1}).Batch(ctx, reading()...))
@@ -148,8 +154,7 @@ func TestSpentReserveLosesCountedItems(t *testing.T) {
 
 func TestOtherErrorsAreLeftAlone(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir, withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, dir)
 	ctx := context.Background()
 	broken := errors.New("database not open")
 	inner := &fullDisk{fails: 1, err: broken}
@@ -164,8 +169,7 @@ func TestOtherErrorsAreLeftAlone(t *testing.T) {
 
 func TestSpentReserveIsTakenAgainOnceTheDiskHasRoom(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir, withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, dir)
 	ctx := context.Background()
 	g := guarded(s, &fullDisk{fails: 1})
 	require.NoError(t, g.Batch(ctx, reading()...))
@@ -188,8 +192,7 @@ func TestNoRoomForTheReserveAtStartRefusesNewItems(t *testing.T) {
 	dir := t.TempDir()
 	// A directory where the file should be: the reserve cannot be claimed, as on a full disk.
 	require.NoError(t, os.Mkdir(filepath.Join(dir, reserveName), 0o700))
-	s := start(t, dir, withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, dir)
 	var avail int64
 	diskFree(s, &avail)
 	require.ErrorIs(t, guarded(s, &fullDisk{}).Batch(context.Background(), adding()...), errReserveSpent)
@@ -210,8 +213,7 @@ func TestReserveOffLeavesClientsAsTheyAre(t *testing.T) {
 // queue file is compacted, and the reserve is taken again.
 func TestDrainedQueueFileIsCompactedAndTheReserveTakenAgain(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir, withReserve(1<<20))
-	require.NoError(t, s.ext.Ready())
+	s := running(t, dir)
 	ctx := context.Background()
 	client, err := s.ext.GetClient(ctx, component.KindExporter, exporterID, "logs")
 	require.NoError(t, err)
