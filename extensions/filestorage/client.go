@@ -67,7 +67,7 @@ func (g *guardedClient) Delete(ctx context.Context, key string) error {
 
 func (g *guardedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	if g.adds(ops) {
-		if g.ext.reserve.refusing(g.ext.cfg.Directory) {
+		if g.ext.reserve.refusing() {
 			g.ext.telemetry.FileStorageItemsRefused.Add(ctx, 1)
 			return errReserveSpent
 		}

@@ -78,7 +78,7 @@ func (c *checked) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	if c.cfg.ReserveBytes > 0 {
-		if err := c.reserve.take(c.cfg.Directory); err != nil {
+		if err := c.reserve.take(); err != nil {
 			c.logger.Error("Storage directory has no room for the reserve: new items are refused while less than half of it is free",
 				zap.String("file", c.reserve.path), zap.Int64("reserve_bytes", c.cfg.ReserveBytes), zap.Error(err))
 		}
@@ -113,11 +113,11 @@ func (c *checked) retakeReserve() {
 	if !c.reserve.isSpent() {
 		return
 	}
-	if c.reserve.refusing(c.cfg.Directory) && c.now().Sub(c.compacted) >= compactEvery {
+	if c.reserve.refusing() && c.now().Sub(c.compacted) >= compactEvery {
 		c.compacted = c.now()
 		c.compactClients()
 	}
-	if c.reserve.take(c.cfg.Directory) == nil {
+	if c.reserve.take() == nil {
 		c.logger.Info("Storage reserve taken again",
 			zap.String("file", c.reserve.path), zap.Int64("reserve_bytes", c.cfg.ReserveBytes))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,8 +17,8 @@ import (
 // lost. Giving the space back lets those writes through; until it can be taken again, writes
 // that would add items are refused when they would eat into the space given back.
 type reserve struct {
-	path string
-	size int64
+	dir, path string
+	size      int64
 	// allocate and free measure and claim the disk; tests replace them.
 	allocate func(path string, size int64) error
 	free     func(dir string) (int64, error)
@@ -29,20 +30,20 @@ type reserve struct {
 }
 
 func newReserve(dir, name string, size int64) *reserve {
-	return &reserve{path: dir + string(os.PathSeparator) + name, size: size, allocate: allocateFile, free: freeBytes}
+	return &reserve{dir: dir, path: filepath.Join(dir, name), size: size, allocate: allocateFile, free: freeBytes}
 }
 
 // take claims the reserve if it is not held. Once spent, it only tries when the disk has half
 // the reserve to spare on top of it, so that taking it back does not fill the disk again. A
 // reserve that cannot be claimed counts as spent: new items are refused until it is held.
-func (r *reserve) take(dir string) error {
+func (r *reserve) take() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.held || r.size == 0 {
 		return nil
 	}
 	if r.spent {
-		avail, err := r.free(dir)
+		avail, err := r.free(r.dir)
 		if err != nil {
 			return err
 		}
@@ -77,14 +78,14 @@ func (r *reserve) release() (bool, error) {
 // less than half of it is left free on the disk. Items that fit in pages the queue file freed
 // as it delivered need no disk, so new data keeps flowing at the rate the queue drains; only
 // growing the file into the last half of the reserve is refused.
-func (r *reserve) refusing(dir string) bool {
+func (r *reserve) refusing() bool {
 	r.mu.Lock()
 	spent := r.spent
 	r.mu.Unlock()
 	if !spent {
 		return false
 	}
-	avail, err := r.free(dir)
+	avail, err := r.free(r.dir)
 	return err != nil || avail < r.size/2
 }
 
