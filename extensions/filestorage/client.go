@@ -22,6 +22,10 @@ type guardedClient struct {
 	ext *checked
 	// name tells the client's file apart in logs.
 	name string
+	// queue: the client is an exporter's, i.e. a persistent sending queue. Other components
+	// (e.g. a file_log receiver's checkpoints) also draw on the reserve, but a failed write of
+	// theirs loses no item.
+	queue bool
 }
 
 func (g *guardedClient) Close(ctx context.Context) error {
@@ -46,7 +50,7 @@ func isItemKey(key string) bool {
 }
 
 func (g *guardedClient) adds(ops []*storage.Operation) bool {
-	if !g.ext.ready.Load() {
+	if !g.queue || !g.ext.ready.Load() {
 		return false
 	}
 	for _, op := range ops {
@@ -89,7 +93,10 @@ func (g *guardedClient) Batch(ctx context.Context, ops ...*storage.Operation) er
 			return nil
 		}
 	}
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) && !g.queue {
+		g.ext.logger.Error("Storage directory is full and the reserve is spent: a write failed",
+			zap.String("client", g.name), zap.Error(err))
+	} else if errors.Is(err, syscall.ENOSPC) {
 		g.ext.telemetry.FileStorageBookkeepingFailures.Add(ctx, 1)
 		g.ext.logger.Error("Storage directory is full and the reserve is spent: a queue could not record its progress; the item it was reading is skipped and lost, a delivered one may be sent again after a restart",
 			zap.String("directory", g.ext.cfg.Directory), zap.Error(err))

@@ -194,7 +194,7 @@ func (c *checked) GetClient(ctx context.Context, kind component.Kind, id compone
 	if err != nil || c.cfg.ReserveBytes == 0 {
 		return client, err
 	}
-	g := &guardedClient{Client: client, ext: c, name: fmt.Sprintf("%s_%s_%s", kind, id, name)}
+	g := &guardedClient{Client: client, ext: c, name: fmt.Sprintf("%s_%s_%s", kind, id, name), queue: kind == component.KindExporter}
 	c.track(g)
 	return g, nil
 }

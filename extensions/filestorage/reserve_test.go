@@ -56,7 +56,7 @@ func withReserve(size int64) func(*Config) {
 }
 
 func guarded(s started, inner storage.Client) *guardedClient {
-	return &guardedClient{Client: inner, ext: s.ext}
+	return &guardedClient{Client: inner, ext: s.ext, queue: true}
 }
 
 // running starts the extension with a 1 MiB reserve in dir, its pipelines ready.
@@ -251,4 +251,19 @@ func TestDrainedQueueFileIsCompactedAndTheReserveTakenAgain(t *testing.T) {
 	got, err := client.Get(ctx, "200")
 	require.NoError(t, err)
 	require.Len(t, got, len(item))
+}
+
+// A receiver's checkpoints draw on the reserve too, but their failed write loses no queue item.
+func TestOtherComponentsUseTheReserveWithoutCountingLosses(t *testing.T) {
+	s := running(t, t.TempDir())
+	var avail int64
+	diskFree(s, &avail)
+	ctx := context.Background()
+	checkpoints := &guardedClient{Client: &fullDisk{fails: 1}, ext: s.ext}
+	require.NoError(t, checkpoints.Set(ctx, "$.knownFiles", []byte{1}))
+	require.True(t, s.ext.reserve.isSpent())
+	require.NoError(t, checkpoints.Set(ctx, "12", []byte{1}), "a digit key of a receiver is not a queue item")
+	require.ErrorIs(t, (&guardedClient{Client: &fullDisk{fails: 1}, ext: s.ext}).Set(ctx, "$.knownFiles", []byte{2}), syscall.ENOSPC)
+	_, err := s.tel.GetMetric("otelcol_file_storage_bookkeeping_failures")
+	require.Error(t, err, "no queue item was lost")
 }
