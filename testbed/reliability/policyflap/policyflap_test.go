@@ -223,8 +223,7 @@ func waitCounter(t *testing.T, client *http.Client, g *load.Gateway, what string
 	}, 15*time.Second, 20*time.Millisecond, "%s stayed at %v, want %v", what, last, want)
 }
 
-// fileDebounce is set on the gateway's file source: the test writer's pauses are kept far below
-// it (or far above it) so the machine's scheduling cannot blur the two cases.
+// fileDebounce is set on the gateway's file source; the test writer pauses for several of it.
 const fileDebounce = 400 * time.Millisecond
 
 func writeFile(t *testing.T, path, content string) {
@@ -252,14 +251,15 @@ func TestFileSourceFlapping(t *testing.T) {
 	o.waitVersion(t, v1.version, 5*time.Second)
 	base := readCounters(t, client, g)
 
-	// A writer that pauses mid-file for less than the debounce: the first half alone is a valid
-	// policy dropping everything, and must never be read.
+	// A writer that pauses mid-file, with the file open, for several debounce periods: the first
+	// half alone is a valid policy dropping everything, and must never be read.
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
 	require.NoError(t, err)
 	half := v2.validPrefix(t)
 	_, err = fh.WriteString(half)
 	require.NoError(t, err)
-	time.Sleep(fileDebounce / 8) // the writer's own pause, the condition under test
+	time.Sleep(3 * fileDebounce) // the writer's own pause, the condition under test
+	require.Equal(t, v1.version, o.version(), "the half-written file was applied")
 	_, err = fh.WriteString(v2.doc()[len(half):])
 	require.NoError(t, err)
 	require.NoError(t, fh.Close())
@@ -268,7 +268,7 @@ func TestFileSourceFlapping(t *testing.T) {
 	require.Equal(t, base.applied+1, c.applied, "only the complete file may be applied")
 	require.Equal(t, base.refused, c.refused, "the half-written file must not even be read")
 
-	// A writer that stalls longer than the debounce with half a file: it is read, refused, and the
+	// A writer that closes the file with half a document in it: it is read, refused, and the
 	// last good version stays until the rest arrives.
 	writeFile(t, path, v3.invalidPrefix(t))
 	waitCounter(t, client, g, "refused", func(c counters) float64 { return c.refused }, base.refused+1)
