@@ -140,14 +140,7 @@ func TestFileWatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "v1", string(data))
 
-	got := make(chan string, 64)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Watch(ctx, func(b []byte) { got <- string(b) }, func(string, error) {})
-	}()
-	defer func() { cancel(); <-done }()
+	got := watching(t, f)
 
 	waitFor := func(want string) {
 		t.Helper()
@@ -179,6 +172,20 @@ func TestFileWatch(t *testing.T) {
 	require.NoError(t, os.WriteFile(tmp, []byte("v3"), 0o600))
 	require.NoError(t, os.Rename(tmp, path))
 	waitFor("v3")
+}
+
+// watching runs f.Watch until the test ends and hands over what it delivers.
+func watching(t *testing.T, f *File) <-chan string {
+	t.Helper()
+	got := make(chan string, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Watch(ctx, func(b []byte) { got <- string(b) }, func(string, error) {})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return got
 }
 
 func TestFileFetchMissing(t *testing.T) {

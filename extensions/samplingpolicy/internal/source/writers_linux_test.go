@@ -3,7 +3,6 @@
 package source
 
 import (
-	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -68,14 +67,7 @@ func TestFileWatchWaitsForTheWriterToClose(t *testing.T) {
 		}
 	}}
 	require.NoError(t, f.Prepare())
-	got := make(chan string, 64)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Watch(ctx, func(b []byte) { got <- string(b) }, func(string, error) {})
-	}()
-	defer func() { cancel(); <-done }()
+	got := watching(t, f)
 
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
 	require.NoError(t, err)
