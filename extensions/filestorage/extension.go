@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -248,37 +250,37 @@ func checkFile(path string, timeout time.Duration) (err error) {
 		}
 	}()
 	db, err := bbolt.Open(path, 0, &bbolt.Options{ReadOnly: true, Timeout: max(timeout, 10*time.Millisecond)})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil // another process holds it: in use, not corrupt; file_storage reports the lock
 	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// sum keeps the reads of walk from being optimised away.
+	var sum byte
+	defer runtime.KeepAlive(&sum)
 	return db.View(func(tx *bbolt.Tx) error {
-		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error { return walk(b) })
+		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error { return walk(b, &sum) })
 	})
 }
 
-// touched keeps the reads of walk from being optimised away.
-var touched byte
-
 // walk visits every key of b and its nested buckets, and one byte in every page of each value,
 // so that overflow pages past the end of a truncated file fault here rather than in a queue.
-func walk(b *bbolt.Bucket) error {
+func walk(b *bbolt.Bucket, sum *byte) error {
 	cur := b.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		if v != nil {
 			for i := 0; i < len(v); i += 4096 {
-				touched ^= v[i]
+				*sum ^= v[i]
 			}
 			if len(v) > 0 {
-				touched ^= v[len(v)-1]
+				*sum ^= v[len(v)-1]
 			}
 			continue
 		}
 		if nested := b.Bucket(k); nested != nil {
-			if err := walk(nested); err != nil {
+			if err := walk(nested, sum); err != nil {
 				return err
 			}
 		}
