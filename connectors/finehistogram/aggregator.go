@@ -78,6 +78,10 @@ type aggregator struct {
 	exemplarCap int
 	warmup      int
 
+	// instanceAttr and instanceID name the producing collector on every emitted point; empty
+	// leaves the attribute out.
+	instanceAttr, instanceID string
+
 	metrics   map[string]*metricAgg
 	lastFlush pcommon.Timestamp
 	active    *atomic.Int64
@@ -474,6 +478,9 @@ func (a *aggregator) fillCommon(s *series, ts pcommon.Timestamp, attrs pcommon.M
 	setStart, setTS func(pcommon.Timestamp), exs pmetric.ExemplarSlice,
 ) {
 	s.attrs.CopyTo(attrs)
+	if a.instanceAttr != "" && a.instanceID != "" {
+		attrs.PutStr(a.instanceAttr, a.instanceID)
+	}
 	start := s.start
 	// A delta point covers only the interval since the previous flush.
 	if a.delta && a.lastFlush > start {

@@ -7,7 +7,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sieveobs/sieve/connectors/finehistogram/internal/metadata"
+	"github.com/sieveobs/sieve/connectors/finehistogram/internal/metadatatest"
 )
 
 // BenchmarkObserve measures recording one observation into an existing series, the per-item
@@ -77,4 +83,48 @@ func BenchmarkConsumeSpan(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64((b.N+1023)/1024*1024), "ns/span")
 		})
 	}
+}
+
+// BenchmarkConsumeSpanJournaled is BenchmarkConsumeSpan with storage set: the cost of writing
+// each request to the journal on contrib's file_storage before counting it.
+func BenchmarkConsumeSpanJournaled(b *testing.B) {
+	t := &testing.T{}
+	host, ext := startStorage(t, b.TempDir())
+	defer func() { _ = ext.Shutdown(context.Background()) }()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Dimensions = []string{"http.route"}
+	cfg.Storage = &storageID
+	set := metadatatest.NewSettings(componenttest.NewTelemetry())
+	set.ID = component.NewID(metadata.Type)
+	c, err := newConnector(set, cfg, new(consumertest.MetricsSink), newFakeClock())
+	require.NoError(b, err)
+	require.NoError(b, c.Start(context.Background(), host))
+	defer func() { _ = c.Shutdown(context.Background()) }()
+	rng := rand.New(rand.NewPCG(3, 4))
+	values := lognormalValues(rng, 1024, 0.05, 0.6)
+	specs := make([]spanSpec, 1024)
+	for i := range specs {
+		specs[i] = spanSpec{
+			svc: "checkout", name: "GET /cart", kind: ptrace.SpanKindServer,
+			dur:        time.Duration(values[i] * 1e9),
+			attrs:      map[string]any{"http.route": []string{"/a", "/b", "/c", "/d"}[i%4]},
+			traceState: "ot=th:fd70a",
+			id:         byte(i),
+		}
+	}
+	td := buildTraces(t, specs...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 1024 {
+		if err := c.ConsumeTraces(context.Background(), td); err != nil {
+			b.Fatal(err)
+		}
+		if i%(64*1024) == 0 {
+			// A flush every 64 requests keeps the journal at a steady size, as the flush
+			// interval does in a running gateway.
+			c.flush(context.Background())
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64((b.N+1023)/1024*1024), "ns/span")
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lightstep/go-expohisto/structure"
+	"go.opentelemetry.io/collector/component"
 )
 
 // Histogram kinds.
@@ -30,6 +31,9 @@ const (
 
 // maxExemplars bounds the exemplar ring preallocated in every series.
 const maxExemplars = 100
+
+// maxDedupRequests bounds the remembered request hashes (about 40 bytes each with the set).
+const maxDedupRequests = 10_000_000
 
 // maxWarmup bounds the per-metric warm-up buffer (24 bytes per observation).
 const maxWarmup = 100_000
@@ -77,6 +81,27 @@ type Config struct {
 
 	// Exemplars configures trace/span ID exemplars.
 	Exemplars ExemplarsConfig `mapstructure:"exemplars"`
+
+	// InstanceAttribute is the data point attribute that names the collector which produced a
+	// series, so that the replicas of a gateway pool never write the same series (each one sees
+	// a share of every service's spans). Empty leaves it out: only for a single collector.
+	InstanceAttribute string `mapstructure:"instance_attribute"`
+
+	// InstanceID is the value of InstanceAttribute. Empty uses the collector's own
+	// service.instance.id, a new UUID at every start unless service::telemetry::resource sets it;
+	// a stable name (the pod name of a StatefulSet) keeps a restarted replica on its series.
+	InstanceID string `mapstructure:"instance_id"`
+
+	// Storage names a storage extension (file_storage) that journals every request consumed
+	// since the last flush that reached the next pipeline, replayed at start: a crash between
+	// a request's acknowledgement and the next flush then loses none of its observations.
+	// Unset keeps them in memory only.
+	Storage *component.ID `mapstructure:"storage"`
+
+	// DedupRequests is how many of the latest requests counted are remembered (by a hash of
+	// their encoding, 8 bytes each plus the set) so that an identical request arriving again, a
+	// resend, is not counted twice. Needs Storage; 0 remembers none.
+	DedupRequests int `mapstructure:"dedup_requests"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -203,8 +228,20 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("logs[%d]::unit must be one of ns, us, ms, s; got %q", i, l.Unit))
 		}
 	}
+	if c.DedupRequests < 0 || c.DedupRequests > maxDedupRequests {
+		errs = append(errs, fmt.Errorf("dedup_requests must be between 0 and %d, got %d", maxDedupRequests, c.DedupRequests))
+	}
+	if c.InstanceAttribute == serviceNameKey {
+		errs = append(errs, fmt.Errorf("instance_attribute must not be %q: series are grouped by service", serviceNameKey))
+	}
+	if c.InstanceAttribute == "" && c.InstanceID != "" {
+		errs = append(errs, errors.New("instance_id is set but instance_attribute is empty: the ID would not be written"))
+	}
 	seen := map[string]bool{}
 	for i, d := range c.Dimensions {
+		if d == c.InstanceAttribute && d != "" {
+			errs = append(errs, fmt.Errorf("dimensions[%d] %q is the instance_attribute, which every series carries already", i, d))
+		}
 		if d == "" {
 			errs = append(errs, fmt.Errorf("dimensions[%d] must not be empty", i))
 		} else if seen[d] {

@@ -42,6 +42,8 @@ func TestLoadConfig(t *testing.T) {
 	full.SeriesExpiration = 5 * time.Minute
 	full.WeightByAdjustedCount = false
 	full.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 3}
+	full.InstanceAttribute = "sieve.gateway"
+	full.InstanceID = "sieve-gateway-0"
 
 	classic := createDefaultConfig().(*Config)
 	classic.Histogram.Explicit.Bounds = []float64{0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5}
@@ -94,6 +96,10 @@ func TestInvalidConfig(t *testing.T) {
 		{"invalid_logs_unit.yaml", "logs[0]::unit"},
 		{"invalid_dimension_empty.yaml", "dimensions[0]"},
 		{"invalid_dimension_duplicate.yaml", "dimensions[1]"},
+		{"invalid_dimension_instance.yaml", "dimensions[1] \"collector.instance.id\" is the instance_attribute"},
+		{"invalid_instance_attribute.yaml", "instance_attribute must not be \"service.name\""},
+		{"invalid_instance_id.yaml", "instance_id is set but instance_attribute is empty"},
+		{"invalid_dedup_requests.yaml", "dedup_requests must be between 0 and 10000000, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

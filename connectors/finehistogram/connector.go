@@ -2,6 +2,8 @@ package finehistogram // import "github.com/sieveobs/sieve/connectors/finehistog
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -11,10 +13,14 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/s2"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 
 	"github.com/sieveobs/sieve/connectors/finehistogram/internal/metadata"
@@ -82,6 +88,12 @@ type fineHistogramConnector struct {
 
 	unitScale []float64 // per log metric
 
+	// id names this connector to the storage extension.
+	id component.ID
+	// journal is set when storage is configured; appends are guarded by mu, as is dedup.
+	journal *journal
+	dedup   *dedupSet
+
 	active   atomic.Int64
 	started  bool
 	done     chan struct{}
@@ -99,10 +111,18 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 		next:       next,
 		telemetry:  tb,
 		clock:      clk,
+		id:         set.ID,
+		dedup:      newDedupSet(cfg.DedupRequests),
 		keyBuf:     make([]byte, 0, 256),
 		lastWeight: 1,
 	}
 	c.agg = newAggregator(cfg, clk.Now(), &c.active)
+	c.agg.instanceAttr = cfg.InstanceAttribute
+	c.agg.instanceID = instanceID(cfg, set.Resource)
+	if cfg.InstanceAttribute != "" && c.agg.instanceID == "" {
+		set.Logger.Warn("no instance ID: series are written without " + cfg.InstanceAttribute +
+			" and would collide with another collector's; set instance_id")
+	}
 	for _, l := range cfg.Logs {
 		c.unitScale = append(c.unitScale, unitToSeconds[l.Unit])
 	}
@@ -116,11 +136,34 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, cl
 	return c, nil
 }
 
+// instanceID is the configured ID, else the collector's service.instance.id.
+func instanceID(cfg *Config, res pcommon.Resource) string {
+	if cfg.InstanceID != "" {
+		return cfg.InstanceID
+	}
+	if v, ok := res.Attributes().Get("service.instance.id"); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
 func (*fineHistogramConnector) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: false}
 }
 
-func (c *fineHistogramConnector) Start(context.Context, component.Host) error {
+func (c *fineHistogramConnector) Start(ctx context.Context, host component.Host) error {
+	if c.cfg.Storage != nil {
+		j, err := openJournal(ctx, host, *c.cfg.Storage, c.id)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.journal = j
+		c.mu.Unlock()
+		if err := c.replay(ctx); err != nil {
+			return errors.Join(err, j.close(ctx))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.started = true
@@ -142,6 +185,137 @@ func (c *fineHistogramConnector) Start(context.Context, component.Host) error {
 	return nil
 }
 
+// replay counts again the requests kept in the journal: consumed before the process ended and
+// not covered by a flush that reached the next pipeline.
+func (c *fineHistogramConnector) replay(ctx context.Context) error {
+	stats := map[string]*batchStats{}
+	add := func(name string, st *batchStats) {
+		acc, ok := stats[name]
+		if !ok {
+			acc = &batchStats{}
+			stats[name] = acc
+		}
+		acc.observed += st.observed
+		acc.overflowed += st.overflowed
+		for r, n := range st.dropped {
+			acc.dropN(r, int(n))
+		}
+	}
+	c.mu.Lock()
+	replayed, bad, err := c.journal.replay(ctx, func(kind byte, entry []byte) error {
+		data, err := s2.Decode(nil, entry)
+		if err != nil {
+			return err
+		}
+		c.dedup.add(xxhash.Sum64(data))
+		switch kind {
+		case entryTraces:
+			td, err := tracesUnmarshaler.UnmarshalTraces(data)
+			if err != nil {
+				return err
+			}
+			st := c.recordTraces(td)
+			add(c.cfg.Traces.MetricName, &st)
+		case entryLogs:
+			ld, err := logsUnmarshaler.UnmarshalLogs(data)
+			if err != nil {
+				return err
+			}
+			for n, st := range c.recordLogs(ld) {
+				add(c.cfg.Logs[n].MetricName, &st)
+			}
+		case entryMetrics:
+			md, err := metricsUnmarsh.UnmarshalMetrics(data)
+			if err != nil {
+				return err
+			}
+			for name, st := range c.recordMetrics(md) {
+				add(name, st)
+			}
+		default:
+			return errBadJournal
+		}
+		return nil
+	})
+	c.mu.Unlock()
+	for name, st := range stats {
+		c.report(ctx, name, st)
+	}
+	if replayed > 0 {
+		c.telemetry.ConnectorFineHistogramJournalReplayed.Add(ctx, int64(replayed))
+		c.logger.Info("counted again the requests journaled since the last flush", zap.Int("requests", replayed))
+	}
+	if bad > 0 {
+		c.telemetry.ConnectorFineHistogramJournalErrors.Add(ctx, int64(bad), metric.WithAttributeSet(attribute.NewSet(attribute.String("operation", "read"))))
+		c.logger.Error("skipped unreadable journal entries: their items are not counted", zap.Int("entries", bad))
+	}
+	if err != nil {
+		c.telemetry.ConnectorFineHistogramJournalErrors.Add(ctx, 1, journalOp("replay"))
+		return fmt.Errorf("storage: replay the journal: %w", err)
+	}
+	return nil
+}
+
+// entryBufs recycles journal entries: the storage copies a value before Batch returns.
+var entryBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// entry is a request as the journal keeps it, with the hash of its encoding.
+type entry struct {
+	buf  *[]byte
+	hash uint64
+}
+
+// encodeEntry is the journal form of a request (nil without storage): a kind byte and the
+// request's OTLP encoding, S2-compressed since it stays on disk until the next flush. The caller
+// hands it to admit, which recycles the buffer.
+func (c *fineHistogramConnector) encodeEntry(kind byte, marshal func() ([]byte, error)) (*entry, error) {
+	if c.cfg.Storage == nil {
+		return nil, nil
+	}
+	data, err := marshal()
+	if err != nil {
+		return nil, consumererror.NewPermanent(err)
+	}
+	buf := entryBufs.Get().(*[]byte)
+	need := 1 + s2.MaxEncodedLen(len(data))
+	if cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	b := (*buf)[:need]
+	b[0] = kind
+	*buf = b[:1+len(s2.Encode(b[1:], data))]
+	return &entry{buf: buf, hash: xxhash.Sum64(data)}, nil
+}
+
+// admit decides whether a request is counted; the caller holds mu. A request identical to one
+// counted recently is a resend (the load_balancing exporter retries a whole batch when one
+// gateway failed, and a sender retries what a crash left unacknowledged): it is acknowledged and
+// not counted again. Otherwise it is journaled before it is counted; when that fails the request
+// is refused, uncounted, so its sender's retry counts it once.
+func (c *fineHistogramConnector) admit(ctx context.Context, e *entry) (count bool, err error) {
+	if e == nil {
+		return true, nil
+	}
+	defer entryBufs.Put(e.buf)
+	if c.journal == nil {
+		return true, nil
+	}
+	if c.dedup.contains(e.hash) {
+		c.telemetry.ConnectorFineHistogramDuplicateRequests.Add(ctx, 1)
+		return false, nil
+	}
+	if err := c.journal.append(ctx, *e.buf); err != nil {
+		c.telemetry.ConnectorFineHistogramJournalErrors.Add(ctx, 1, journalOp("write"))
+		return false, fmt.Errorf("fine_histogram journal: %w", err)
+	}
+	c.dedup.add(e.hash)
+	return true, nil
+}
+
+func journalOp(op string) metric.AddOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("operation", op)))
+}
+
 func (c *fineHistogramConnector) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	started := c.started
@@ -153,8 +327,15 @@ func (c *fineHistogramConnector) Shutdown(ctx context.Context) error {
 		// Emit what was aggregated since the last tick rather than losing it.
 		c.flush(ctx)
 	}
+	var err error
+	c.mu.Lock()
+	if c.journal != nil {
+		err = c.journal.close(ctx)
+		c.journal = nil
+	}
+	c.mu.Unlock()
 	c.telemetry.Shutdown()
-	return nil
+	return err
 }
 
 // flush emits the aggregated histograms to the next consumer.
@@ -163,16 +344,28 @@ func (c *fineHistogramConnector) flush(ctx context.Context) {
 	md := c.agg.flush(c.clock.Now(), scopeName)
 	expired := c.agg.expired
 	c.agg.expired = map[string]int64{}
+	j := c.journal
+	var covered uint64
+	if j != nil {
+		covered = j.head
+	}
 	c.mu.Unlock()
 	for name, n := range expired {
 		c.telemetry.ConnectorFineHistogramSeriesExpired.Add(ctx, n, metricOpt(name))
 	}
-	if md.DataPointCount() == 0 {
-		return
+	if md.DataPointCount() > 0 {
+		if err := c.next.ConsumeMetrics(ctx, md); err != nil {
+			// The next consumer owns retries; log once per flush, never per item. The journal is
+			// kept: cumulative series carry the same counts again at the next flush.
+			c.logger.Warn("failed to export fine histograms", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
+			return
+		}
 	}
-	if err := c.next.ConsumeMetrics(ctx, md); err != nil {
-		// The next consumer owns retries; log once per flush, never per item.
-		c.logger.Warn("failed to export fine histograms", zap.Error(err), zap.Int("data_points", md.DataPointCount()))
+	if j != nil {
+		if err := j.truncate(ctx, covered); err != nil {
+			c.telemetry.ConnectorFineHistogramJournalErrors.Add(ctx, 1, journalOp("truncate"))
+			c.logger.Warn("failed to trim the journal: a restart would count its requests twice until the next flush trims it", zap.Error(err))
+		}
 	}
 }
 

@@ -16,8 +16,26 @@ func (c *fineHistogramConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) 
 	if len(c.cfg.Logs) == 0 {
 		return nil
 	}
-	stats := make([]batchStats, len(c.cfg.Logs))
+	entry, err := c.encodeEntry(entryLogs, func() ([]byte, error) { return logsMarshaler.MarshalLogs(ld) })
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
+	if count, err := c.admit(ctx, entry); !count {
+		c.mu.Unlock()
+		return err
+	}
+	stats := c.recordLogs(ld)
+	c.mu.Unlock()
+	for n, l := range c.cfg.Logs {
+		c.report(ctx, l.MetricName, &stats[n])
+	}
+	return nil
+}
+
+// recordLogs counts the records of ld; the caller holds mu.
+func (c *fineHistogramConnector) recordLogs(ld plog.Logs) []batchStats {
+	stats := make([]batchStats, len(c.cfg.Logs))
 	now := c.clock.Now()
 	aggs := make([]*metricAgg, len(c.cfg.Logs))
 	for i, l := range c.cfg.Logs {
@@ -42,11 +60,7 @@ func (c *fineHistogramConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) 
 			}
 		}
 	}
-	c.mu.Unlock()
-	for n, l := range c.cfg.Logs {
-		c.report(ctx, l.MetricName, &stats[n])
-	}
-	return nil
+	return stats
 }
 
 func (c *fineHistogramConnector) consumeLogRecord(n int, m *metricAgg, lr plog.LogRecord, res pcommon.Map, svc string, now time.Time, st *batchStats) {

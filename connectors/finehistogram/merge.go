@@ -14,8 +14,26 @@ import (
 // histograms must carry the configured bounds; exponential ones are merged whatever their
 // scale, the result being downscaled as needed to stay within max_size.
 func (c *fineHistogramConnector) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	stats := map[string]*batchStats{}
+	entry, err := c.encodeEntry(entryMetrics, func() ([]byte, error) { return metricsMarshaler.MarshalMetrics(md) })
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
+	if count, err := c.admit(ctx, entry); !count {
+		c.mu.Unlock()
+		return err
+	}
+	stats := c.recordMetrics(md)
+	c.mu.Unlock()
+	for name, st := range stats {
+		c.report(ctx, name, st)
+	}
+	return nil
+}
+
+// recordMetrics merges the histograms of md; the caller holds mu.
+func (c *fineHistogramConnector) recordMetrics(md pmetric.Metrics) map[string]*batchStats {
+	stats := map[string]*batchStats{}
 	now := c.clock.Now()
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -34,11 +52,7 @@ func (c *fineHistogramConnector) ConsumeMetrics(ctx context.Context, md pmetric.
 			}
 		}
 	}
-	c.mu.Unlock()
-	for name, st := range stats {
-		c.report(ctx, name, st)
-	}
-	return nil
+	return stats
 }
 
 func (c *fineHistogramConnector) mergeMetric(metric pmetric.Metric, res pcommon.Map, now time.Time, st *batchStats) {
@@ -128,6 +142,11 @@ func (b *batchStats) dropN(reason string, n int) {
 func (c *fineHistogramConnector) mergeSeries(m *metricAgg, attrs, res pcommon.Map, now time.Time, st *batchStats) *series {
 	keys := make([]string, 0, attrs.Len())
 	for k := range attrs.All() {
+		// An agent's own instance attribute is replaced by this collector's at emission: the
+		// merged series is this collector's, whichever agents fed it.
+		if k == c.cfg.InstanceAttribute {
+			continue
+		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -147,6 +166,9 @@ func (c *fineHistogramConnector) mergeSeries(m *metricAgg, attrs, res pcommon.Ma
 		s, fresh, overflowed = c.agg.create(m, key, now)
 		if fresh {
 			attrs.CopyTo(s.attrs)
+			if c.cfg.InstanceAttribute != "" {
+				s.attrs.Remove(c.cfg.InstanceAttribute)
+			}
 			for _, d := range c.cfg.Dimensions {
 				if _, ok := s.attrs.Get(d); ok {
 					continue

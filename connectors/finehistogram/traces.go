@@ -19,9 +19,25 @@ const (
 )
 
 func (c *fineHistogramConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	entry, err := c.encodeEntry(entryTraces, func() ([]byte, error) { return tracesMarshaler.MarshalTraces(td) })
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if count, err := c.admit(ctx, entry); !count {
+		c.mu.Unlock()
+		return err
+	}
+	st := c.recordTraces(td)
+	c.mu.Unlock()
+	c.report(ctx, c.cfg.Traces.MetricName, &st)
+	return nil
+}
+
+// recordTraces counts the spans of td; the caller holds mu.
+func (c *fineHistogramConnector) recordTraces(td ptrace.Traces) batchStats {
 	var st batchStats
 	name := c.cfg.Traces.MetricName
-	c.mu.Lock()
 	now := c.clock.Now()
 	m := c.agg.metric(name)
 	rss := td.ResourceSpans()
@@ -40,9 +56,7 @@ func (c *fineHistogramConnector) ConsumeTraces(ctx context.Context, td ptrace.Tr
 			}
 		}
 	}
-	c.mu.Unlock()
-	c.report(ctx, name, &st)
-	return nil
+	return st
 }
 
 // consumeSpan is the per-span hot path; it must not allocate once the series exists.

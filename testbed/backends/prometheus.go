@@ -2,6 +2,7 @@ package backends
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -138,4 +139,54 @@ func (p *Prometheus) MetricNames(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return resp.Data, nil
+}
+
+// RawSeries is one series of a range selector: its labels and every sample value in time order.
+type RawSeries struct {
+	Metric map[string]string
+	Values []float64
+}
+
+// Raw returns the samples Prometheus stored for selector over the last window, unprocessed (an
+// instant query of `selector[window]`), for checks that need every sample, not a rate.
+func (p *Prometheus) Raw(ctx context.Context, selector string, window time.Duration) ([]RawSeries, error) {
+	q := url.Values{}
+	q.Set("query", fmt.Sprintf("%s[%ds]", selector, int(window.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string   `json:"metric"`
+				Values [][]json.RawMessage `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := doJSON(req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Status != "success" || resp.Data.ResultType != "matrix" {
+		return nil, fmt.Errorf("prometheus: %s (result %q, want matrix)", resp.Error, resp.Data.ResultType)
+	}
+	out := make([]RawSeries, 0, len(resp.Data.Result))
+	for _, r := range resp.Data.Result {
+		s := RawSeries{Metric: r.Metric}
+		for _, pt := range r.Values {
+			if len(pt) != 2 {
+				return nil, fmt.Errorf("matrix point of %d elements", len(pt))
+			}
+			_, v, err := parsePoint(pt)
+			if err != nil {
+				return nil, err
+			}
+			s.Values = append(s.Values, v)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -31,6 +31,10 @@ type Options struct {
 	// directory; it is neither created nor removed, so it can outlive the process and be handed
 	// to the next one (crash and restart tests).
 	StorageDir string
+	// Hosts, when set, is the path of a file bound over /etc/hosts for this process only, in a
+	// private mount namespace (Linux, as root): a name can then resolve to several loopback
+	// addresses, as a gateway pool's DNS name does, without touching the machine's /etc/hosts.
+	Hosts string
 }
 
 // Process is a running bin/sieve.
@@ -142,6 +146,12 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 		return nil, err
 	}
 	p.cmd = exec.Command(bin, "--config", opts.Config)
+	if opts.Hosts != "" {
+		// unshare execs in place, and so do sh and its exec: the PID stays the collector's, so
+		// signals and Pdeathsig reach it as without the wrapper.
+		p.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--",
+			"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, opts.Hosts, bin, "--config", opts.Config)
+	}
 	p.cmd.Env = os.Environ()
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)

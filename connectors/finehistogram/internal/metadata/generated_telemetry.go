@@ -25,14 +25,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ConnectorFineHistogramDropped       metric.Int64Counter
-	ConnectorFineHistogramObservations  metric.Int64Counter
-	ConnectorFineHistogramOverflowed    metric.Int64Counter
-	ConnectorFineHistogramSeriesActive  metric.Int64ObservableGauge
-	ConnectorFineHistogramSeriesExpired metric.Int64Counter
+	meter                                   metric.Meter
+	mu                                      sync.Mutex
+	registrations                           []metric.Registration
+	ConnectorFineHistogramDropped           metric.Int64Counter
+	ConnectorFineHistogramDuplicateRequests metric.Int64Counter
+	ConnectorFineHistogramJournalErrors     metric.Int64Counter
+	ConnectorFineHistogramJournalReplayed   metric.Int64Counter
+	ConnectorFineHistogramObservations      metric.Int64Counter
+	ConnectorFineHistogramOverflowed        metric.Int64Counter
+	ConnectorFineHistogramSeriesActive      metric.Int64ObservableGauge
+	ConnectorFineHistogramSeriesExpired     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -93,6 +96,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_connector_fine_histogram_dropped",
 		metric.WithDescription("Observations or incoming data points that were not aggregated, by reason. [Development]"),
 		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorFineHistogramDuplicateRequests, err = builder.meter.Int64Counter(
+		"otelcol_connector_fine_histogram_duplicate_requests",
+		metric.WithDescription("Requests identical to one counted recently (a resend after a partial failure or a crash), acknowledged and not counted again. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorFineHistogramJournalErrors, err = builder.meter.Int64Counter(
+		"otelcol_connector_fine_histogram_journal_errors",
+		metric.WithDescription("Journal operations that failed, by operation. A failed write refuses the request (retryable); a failed truncate keeps entries that a restart would count twice; an unreadable entry at replay is skipped and its items are lost. [Development]"),
+		metric.WithUnit("{error}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorFineHistogramJournalReplayed, err = builder.meter.Int64Counter(
+		"otelcol_connector_fine_histogram_journal_replayed",
+		metric.WithDescription("Requests counted again at start from the journal (consumed before a crash, after the last flush that reached the next pipeline). [Development]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ConnectorFineHistogramObservations, err = builder.meter.Int64Counter(

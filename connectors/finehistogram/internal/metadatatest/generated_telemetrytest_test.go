@@ -25,10 +25,22 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ConnectorFineHistogramDropped.Add(context.Background(), 1)
+	tb.ConnectorFineHistogramDuplicateRequests.Add(context.Background(), 1)
+	tb.ConnectorFineHistogramJournalErrors.Add(context.Background(), 1)
+	tb.ConnectorFineHistogramJournalReplayed.Add(context.Background(), 1)
 	tb.ConnectorFineHistogramObservations.Add(context.Background(), 1)
 	tb.ConnectorFineHistogramOverflowed.Add(context.Background(), 1)
 	tb.ConnectorFineHistogramSeriesExpired.Add(context.Background(), 1)
 	AssertEqualConnectorFineHistogramDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorFineHistogramDuplicateRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorFineHistogramJournalErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorFineHistogramJournalReplayed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorFineHistogramObservations(t, testTel,
