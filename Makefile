@@ -10,13 +10,17 @@ MDATAGEN := $(TOOLS)/mdatagen
 STATICCHECK := $(TOOLS)/staticcheck
 SIEVE_BIN := $(CURDIR)/bin/sieve
 export SIEVE_BIN
+# One build configuration for everything: bin/sieve is static (the container image needs it), and
+# the tests, the testbed and the baseline compile with the same setting so they reuse its packages
+# instead of compiling the whole collector a second time with cgo.
+export CGO_ENABLED := 0
 
 # Sieve's own component folders; each holds a metadata.yaml that mdatagen turns into code.
 COMPONENT_DIRS := $(sort $(dir $(wildcard processors/*/metadata.yaml exporters/*/metadata.yaml connectors/*/metadata.yaml extensions/*/metadata.yaml receivers/*/metadata.yaml)))
 # Folders whose content is generated: checked for drift against their sources.
-GENERATED := cmd/collector dashboards $(COMPONENT_DIRS)
+GENERATED := cmd/collector dashboards deploy/kubernetes/base/configs $(COMPONENT_DIRS)
 
-.PHONY: all demo test bench faults soak fuzz fuzz-short build generate check-generated deps tools unit-test e2e-test lint clean
+.PHONY: all demo test bench faults soak fuzz fuzz-short build image generate check-generated deps tools unit-test e2e-test lint clean
 
 all: build
 
@@ -42,6 +46,8 @@ generate: tools
 	@for d in $(COMPONENT_DIRS); do (cd $$d && $(MDATAGEN) metadata.yaml) || exit 1; done
 	@echo ">> dashboards and rules"
 	$(GO) run ./dashboards/gen
+	@echo ">> kubernetes ConfigMap sources (copies of configs/, read by kustomize)"
+	@mkdir -p deploy/kubernetes/base/configs && cp configs/agent.yaml configs/gateway.yaml configs/policy.yaml deploy/kubernetes/base/configs/
 	@echo ">> ocb (sources only)"
 	@mkdir -p cmd/collector
 	$(OCB) --config builder-config.yaml --skip-compilation > .tools/ocb.log 2>&1 || { cat .tools/ocb.log; exit 1; }
@@ -60,6 +66,12 @@ build: $(SIEVE_BIN)
 $(SIEVE_BIN): $(shell find cmd/collector internal processors exporters connectors extensions receivers -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) go.mod go.sum
 	@echo ">> building bin/sieve (several minutes on a cold cache)"
 	cd cmd/collector && $(GO) build -trimpath -ldflags='-s -w' -o $(SIEVE_BIN) .
+
+## image: the container image $(IMAGE) (FROM scratch, static bin/sieve, non-root) built with
+## podman through scripts/podman.sh, which installs podman and runc when missing; see deploy/container.md.
+IMAGE ?= localhost/sieve:dev
+image: build
+	IMAGE=$(IMAGE) bash scripts/build-image.sh
 
 ## bench: Sieve against the upstream baseline collector on every pipeline, same machine, same
 ## run (builds the baseline with ocb the first time); rewrites BENCHMARKS.md and BENCHMARKS.json.
