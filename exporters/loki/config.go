@@ -43,6 +43,12 @@ type Config struct {
 	// RetryConfig is exporterhelper's retry with exponential backoff; a
 	// Retry-After from Loki extends the wait.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// ShutdownTimeout bounds how long the exporter keeps sending once the
+	// collector shuts down, counted from when the first of Sieve's exporters
+	// began to shut down. Sends still running then are cancelled; with a
+	// persistent queue (and retry_on_failure) what they carried stays queued
+	// for the next start.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
 	// Format is the wire format: "protobuf" (snappy block compressed) or "json".
 	Format string `mapstructure:"format"`
@@ -163,6 +169,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().NumConsumers > 1 {
 		errs = append(errs, fmt.Errorf("sending_queue::num_consumers: %d would reorder streams across retries; must be 1", cfg.QueueConfig.Get().NumConsumers))
+	}
+	if cfg.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must not be negative (got %s)", cfg.ShutdownTimeout))
 	}
 	if cfg.Tenant.Default != "" && !validTenant(cfg.Tenant.Default) {
 		errs = append(errs, fmt.Errorf("tenant::default: %q is not a valid Loki tenant ID", cfg.Tenant.Default))

@@ -56,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 	full.RetryConfig.InitialInterval = time.Second
 	full.RetryConfig.MaxInterval = 20 * time.Second
 	full.RetryConfig.MaxElapsedTime = 10 * time.Minute
+	full.ShutdownTimeout = 15 * time.Second
 	q := full.QueueConfig.Get()
 	q.QueueSize = 5000
 	storage := component.MustNewIDWithName("file_storage", "loki")
@@ -108,6 +109,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"invalid_max_entry_age.yaml", "limits::max_entry_age"},
 		{"invalid_max_future_skew.yaml", "limits::max_future_skew"},
 		{"invalid_future_entries.yaml", "limits::future_entries: \"keep\""},
+		{"invalid_shutdown_timeout.yaml", "shutdown_timeout: must not be negative (got -5s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -127,4 +129,5 @@ func TestDefaultConfigNeedsOnlyEndpoint(t *testing.T) {
 	require.ErrorContains(t, confmap.Validate(cfg), "endpoint: must be set")
 	cfg.ClientConfig.Endpoint = "http://localhost:3100/loki/api/v1/push"
 	require.NoError(t, confmap.Validate(cfg))
+	require.Equal(t, 20*time.Second, cfg.ShutdownTimeout, "fits a pod's default 30 s grace period")
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sieveobs/sieve/exporters/loki/internal/metadata"
 	"github.com/sieveobs/sieve/internal/retryafter"
+	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
 // Request failure reasons, used as the reason attribute of requests_failed.
@@ -51,6 +52,11 @@ type lokiExporter struct {
 	userAgent string
 
 	client *http.Client
+
+	// bound cuts sends short once shutdown has lasted shutdown_timeout;
+	// cutShortAttr says what becomes of the data then.
+	bound        *shutdownbound.Bound
+	cutShortAttr metric.MeasurementOption
 }
 
 func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*lokiExporter, error) {
@@ -58,13 +64,18 @@ func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*lok
 	if err != nil {
 		return nil, err
 	}
+	bound := shutdownbound.New(cfg.ShutdownTimeout, set.Logger,
+		shutdownbound.Outcome(cfg.QueueConfig.HasValue(), cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().StorageID != nil, cfg.RetryConfig.Enabled),
+		"log_records")
 	return &lokiExporter{
-		cfg:       cfg,
-		set:       set,
-		conv:      newConverter(cfg, now),
-		telemetry: tb,
-		now:       now,
-		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Description, set.BuildInfo.Version),
+		cfg:          cfg,
+		set:          set,
+		conv:         newConverter(cfg, now),
+		telemetry:    tb,
+		now:          now,
+		userAgent:    fmt.Sprintf("%s/%s", set.BuildInfo.Description, set.BuildInfo.Version),
+		bound:        bound,
+		cutShortAttr: metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", bound.Outcome()))),
 	}, nil
 }
 
@@ -74,6 +85,7 @@ func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.client = client
+	e.bound.Start()
 	return nil
 }
 
@@ -111,6 +123,13 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if e.client == nil {
 		return errors.New("loki exporter not started")
 	}
+	if e.bound.Reached() {
+		e.cutShort(ctx, ld.LogRecordCount())
+		return shutdownbound.Err(nil)
+	}
+	ctx, done := e.bound.Context(ctx)
+	defer done()
+
 	var global convertStats
 	batches := e.conv.convert(ld, &global)
 	e.recordStats(ctx, &global)
@@ -123,6 +142,18 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			continue
 		}
 		err := e.send(ctx, tb)
+		if errors.Is(err, shutdownbound.ErrCutShort) {
+			// The tenants not sent yet are cut short too. With a persistent
+			// queue the whole request stays queued.
+			var n int
+			for _, rest := range batches[i:] {
+				for _, ri := range rest.resources {
+					n += countRecords(ld.ResourceLogs().At(ri))
+				}
+			}
+			e.cutShort(ctx, n)
+			return err
+		}
 		if err == nil || consumererror.IsPermanent(err) {
 			// Demotions and drops are counted once the outcome is final,
 			// so retries of the same data do not count them twice.
@@ -169,6 +200,9 @@ func (e *lokiExporter) send(ctx context.Context, tb *tenantBatch) error {
 	}
 
 	resp, err := e.client.Do(req)
+	if err != nil && errors.Is(context.Cause(ctx), shutdownbound.ErrCutShort) {
+		return shutdownbound.Err(err)
+	}
 	if err != nil {
 		e.telemetry.ExporterLokiRequestsFailed.Add(ctx, 1, reasonAttr(failConnection))
 		// Connection errors are transient: retryable.
@@ -197,6 +231,19 @@ func (e *lokiExporter) send(ctx context.Context, tb *tenantBatch) error {
 		}
 	}
 	return res.err
+}
+
+func (e *lokiExporter) cutShort(ctx context.Context, n int) {
+	e.telemetry.ExporterLokiLogRecordsCutShort.Add(ctx, int64(n), e.cutShortAttr)
+	e.bound.CutShort(int64(n))
+}
+
+func countRecords(rl plog.ResourceLogs) int {
+	n := 0
+	for i := 0; i < rl.ScopeLogs().Len(); i++ {
+		n += rl.ScopeLogs().At(i).LogRecords().Len()
+	}
+	return n
 }
 
 // readBody reads what is needed of an error body, then drains and closes

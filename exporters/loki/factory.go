@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/sieveobs/sieve/exporters/loki/internal/metadata"
+	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
 // NewFactory returns the factory of the loki exporter.
@@ -28,6 +29,9 @@ func NewFactory() exporter.Factory {
 // encoding is some 25,000 log records (a few full batches) and takes three to
 // six times that in memory once decoded.
 const defaultQueueBytes = 8 << 20
+
+// defaultShutdownTimeout ends sending 20 s after shutdown began.
+const defaultShutdownTimeout = 20 * time.Second
 
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
@@ -53,8 +57,11 @@ func createDefaultConfig() component.Config {
 		ClientConfig: client,
 		QueueConfig:  configoptional.Some(queue),
 		RetryConfig:  configretry.NewDefaultBackOffConfig(),
-		Format:       FormatProtobuf,
-		LineFormat:   LineFormatBody,
+		// Leaves 10 s of a pod's default 30 s terminationGracePeriodSeconds
+		// for the rest of the collector to stop.
+		ShutdownTimeout: defaultShutdownTimeout,
+		Format:          FormatProtobuf,
+		LineFormat:      LineFormatBody,
 		Labels: LabelsConfig{
 			ResourceAttributes: []string{"service.name", "service.namespace", "deployment.environment.name"},
 		},
@@ -88,7 +95,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg,
+	helper, err := exporterhelper.NewLogs(ctx, set, cfg,
 		exp.pushLogs,
 		exporterhelper.WithStart(exp.start),
 		exporterhelper.WithShutdown(exp.shutdown),
@@ -98,4 +105,19 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return &logsExporter{Logs: helper, bound: exp.bound}, nil
+}
+
+// logsExporter arms the shutdown bound before exporterhelper's shutdown,
+// which drains the queue, begins.
+type logsExporter struct {
+	exporter.Logs
+	bound *shutdownbound.Bound
+}
+
+func (l *logsExporter) Shutdown(ctx context.Context) error {
+	return l.bound.Shutdown(ctx, l.Logs.Shutdown)
 }

@@ -48,6 +48,13 @@ type Config struct {
 	// failures: 5xx, 429 and connection errors.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
+	// ShutdownTimeout bounds how long the exporter keeps sending once the
+	// collector shuts down, counted from when the first of Sieve's exporters
+	// began to shut down. Requests still running then are cancelled; with a
+	// persistent queue (and retry_on_failure) what they carried stays queued
+	// for the next start.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
 	// Protocol is the preferred remote-write protocol version, "2.0" or "1.0".
 	// With "2.0" the exporter falls back to "1.0" for the life of the process
 	// when the endpoint answers 415 or does not confirm what it wrote.
@@ -136,6 +143,9 @@ func (cfg *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("headers: %q is set by the exporter and cannot be overridden", name))
 			}
 		}
+	}
+	if cfg.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must not be negative (got %s)", cfg.ShutdownTimeout))
 	}
 	if cfg.Protocol != protocolV1 && cfg.Protocol != protocolV2 {
 		errs = append(errs, fmt.Errorf("protocol: must be %q or %q (got %q)", protocolV2, protocolV1, cfg.Protocol))

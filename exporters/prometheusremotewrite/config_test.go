@@ -45,6 +45,7 @@ func TestLoadValidConfig(t *testing.T) {
 	require.NotNil(t, q.StorageID)
 	require.Equal(t, component.MustNewID("file_storage"), *q.StorageID)
 	require.Equal(t, 10*time.Minute, cfg.RetryConfig.MaxElapsedTime)
+	require.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
 	auth, ok := cfg.Headers.Get("Authorization")
 	require.True(t, ok)
 	require.Equal(t, "Bearer secret-token", string(auth))
@@ -56,6 +57,7 @@ func TestDefaultConfigNeedsOnlyEndpoint(t *testing.T) {
 	cfg.Endpoint = "http://localhost:9090/api/v1/write"
 	require.NoError(t, confmap.Validate(cfg))
 	require.Equal(t, 1, cfg.QueueConfig.Get().NumConsumers)
+	require.Equal(t, 20*time.Second, cfg.ShutdownTimeout, "fits a pod's default 30 s grace period")
 }
 
 func TestInvalidConfigs(t *testing.T) {
@@ -80,6 +82,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_delta_max_stale.yaml", "delta_to_cumulative::max_stale"},
 		{"invalid_stale_after.yaml", "staleness::stale_after"},
 		{"invalid_staleness_max_series.yaml", "staleness::max_series"},
+		{"invalid_shutdown_timeout.yaml", "shutdown_timeout: must not be negative (got -5s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

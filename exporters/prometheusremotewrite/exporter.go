@@ -24,6 +24,7 @@ import (
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
 	"github.com/sieveobs/sieve/internal/retryafter"
+	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
 const (
@@ -81,6 +82,11 @@ type prwExporter struct {
 	sweepEvery time.Duration
 	stopSweep  context.CancelFunc
 	sweepDone  chan struct{}
+
+	// bound cuts sends short once shutdown has lasted shutdown_timeout;
+	// cutShortAttr says what becomes of the data then.
+	bound        *shutdownbound.Bound
+	cutShortAttr metric.MeasurementOption
 }
 
 func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prwExporter, error) {
@@ -99,7 +105,11 @@ func newExporter(cfg *Config, set exporter.Settings, now func() time.Time) (*prw
 		encoders:  make([]*encoder, cfg.Shards),
 		shardBuf:  make([][]*series, cfg.Shards),
 		delivered: map[uint64]int64{},
+		bound: shutdownbound.New(cfg.ShutdownTimeout, set.Logger,
+			shutdownbound.Outcome(cfg.QueueConfig.HasValue(), cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().StorageID != nil, cfg.RetryConfig.Enabled),
+			"data_points"),
 	}
+	e.cutShortAttr = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", e.bound.Outcome())))
 	e.stale = newStalenessTracker(cfg.Staleness, e.evicted)
 	e.sweepEvery = min(max(cfg.Staleness.StaleAfter/4, 100*time.Millisecond), 15*time.Second)
 	for i := range e.encoders {
@@ -134,6 +144,7 @@ func (e *prwExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.client = client
+	e.bound.Start()
 	if e.stale.enabled() {
 		sweepCtx, cancel := context.WithCancel(context.Background())
 		e.stopSweep, e.sweepDone = cancel, make(chan struct{})
@@ -210,6 +221,14 @@ func (e *prwExporter) push(ctx context.Context, md pmetric.Metrics, idle bool) e
 	if e.client == nil {
 		return consumererror.NewPermanent(errors.New("exporter not started"))
 	}
+	if e.bound.Reached() {
+		// Nothing is translated: the staleness and delta state stay as they
+		// were, as if this push had never come.
+		e.cutShort(ctx, md.DataPointCount())
+		return shutdownbound.Err(nil)
+	}
+	ctx, done := e.bound.Context(ctx)
+	defer done()
 	b := e.b
 	b.reset()
 	e.tr.translate(md, b)
@@ -250,8 +269,9 @@ func (e *prwExporter) push(ctx context.Context, md pmetric.Metrics, idle bool) e
 
 	var retryable, permanent []error
 	failed := make([]bool, n)
-	anyFailed := false
+	anyFailed, cutShort := false, false
 	for i, r := range results {
+		cutShort = cutShort || errors.Is(r.err, shutdownbound.ErrCutShort)
 		switch {
 		case r.err == nil:
 			e.telemetry.ExporterPrometheusRemoteWriteSamplesSent.Add(ctx, r.samples)
@@ -294,12 +314,21 @@ func (e *prwExporter) push(ctx context.Context, md pmetric.Metrics, idle bool) e
 		e.set.Logger.Warn("Remote-write endpoint rejected data; it will not be retried", zap.Error(errors.Join(permanent...)))
 	}
 	if anyFailed {
-		return consumererror.NewMetrics(errors.Join(retryable...), e.failedSubset(md, failed))
+		retry := e.failedSubset(md, failed)
+		if cutShort {
+			e.cutShort(ctx, retry.DataPointCount())
+		}
+		return consumererror.NewMetrics(errors.Join(retryable...), retry)
 	}
 	if len(permanent) > 0 {
 		return consumererror.NewPermanent(errors.Join(permanent...))
 	}
 	return nil
+}
+
+func (e *prwExporter) cutShort(ctx context.Context, n int) {
+	e.telemetry.ExporterPrometheusRemoteWriteDataPointsCutShort.Add(ctx, int64(n), e.cutShortAttr)
+	e.bound.CutShort(int64(n))
 }
 
 func countSamples(ss []*series) int64 {
@@ -398,6 +427,9 @@ func (e *prwExporter) post(ctx context.Context, body []byte, v2, expectWritten b
 		req.Header.Set(e.cfg.TenantHeader, e.cfg.TenantID)
 	}
 	resp, err := e.client.Do(req)
+	if err != nil && errors.Is(context.Cause(ctx), shutdownbound.ErrCutShort) {
+		return false, shardResult{err: shutdownbound.Err(err)}
+	}
 	if err != nil {
 		e.requestFailed(ctx, reasonConnection)
 		if ctx.Err() != nil {

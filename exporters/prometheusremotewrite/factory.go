@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
+	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
 // NewFactory returns the factory of the prometheus_remote_write exporter.
@@ -29,6 +30,11 @@ func NewFactory() exporter.Factory {
 // encoding is some 75,000 data points (a few full batches) and takes three to
 // six times that in memory once decoded, small points costing the most.
 const defaultQueueBytes = 8 << 20
+
+// defaultShutdownTimeout ends sending 20 s after shutdown began, leaving 10 s
+// of a pod's default 30 s terminationGracePeriodSeconds for the rest of the
+// collector to stop.
+const defaultShutdownTimeout = 20 * time.Second
 
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
@@ -59,6 +65,7 @@ func createDefaultConfig() component.Config {
 		ClientConfig:      client,
 		QueueConfig:       configoptional.Some(queue),
 		RetryConfig:       configretry.NewDefaultBackOffConfig(),
+		ShutdownTimeout:   defaultShutdownTimeout,
 		Protocol:          protocolV2,
 		Shards:            4,
 		MaxBatchSizeBytes: 3 << 20,
@@ -79,7 +86,8 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 // sending queue, so that queued and retried batches are already cumulative.
 type metricsExporter struct {
 	exporter.Metrics
-	d2c *deltaToCumulative
+	d2c   *deltaToCumulative
+	bound *shutdownbound.Bound
 }
 
 func (m *metricsExporter) Capabilities() consumer.Capabilities {
@@ -108,5 +116,11 @@ func newMetricsExporter(ctx context.Context, set exporter.Settings, cfg *Config,
 	if err != nil {
 		return nil, err
 	}
-	return &metricsExporter{Metrics: helper, d2c: newDeltaToCumulative(cfg.DeltaToCumulative, now, prw.evicted)}, nil
+	return &metricsExporter{Metrics: helper, d2c: newDeltaToCumulative(cfg.DeltaToCumulative, now, prw.evicted), bound: prw.bound}, nil
+}
+
+// Shutdown arms the shutdown bound before exporterhelper's shutdown, which
+// drains the queue, begins.
+func (m *metricsExporter) Shutdown(ctx context.Context) error {
+	return m.bound.Shutdown(ctx, m.Metrics.Shutdown)
 }

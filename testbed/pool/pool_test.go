@@ -435,8 +435,8 @@ func sum(v []float64) float64 {
 }
 
 // TestPoolGatewayKilledMidRun kills one gateway of three with SIGKILL while traffic flows and
-// restarts it on its storage: every log the agent acknowledged reaches Loki once (Loki drops the
-// identical copy of a resent entry), and every span is counted in the latency histograms.
+// restarts it on its storage: every log the agent acknowledged reaches Loki, and every span is
+// counted once in the latency histograms.
 func TestPoolGatewayKilledMidRun(t *testing.T) {
 	f := startFleet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -480,7 +480,9 @@ func TestPoolGatewayKilledMidRun(t *testing.T) {
 		}
 		return logsGot >= logsWant
 	}, 2*time.Minute, time.Second, "error logs in Loki after the kill: %v of %v", logsGot, logsWant)
-	require.Equal(t, logsWant, logsGot, "every acknowledged log delivered once")
+	// Delivery is at least once: a batch the victim had taken but not yet acknowledged when it
+	// died is sent again, and Loki drops a resent entry only when it follows its original.
+	t.Logf("error logs in Loki: %.0f of %.0f sent, %.0f delivered twice", logsGot, logsWant, logsGot-logsWant)
 
 	// The restarted gateway has a new collector.instance.id, so it writes new series beside the
 	// ones it wrote before the kill: the spans counted are the sum of every series' total. What

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ExporterLokiEntriesSent                 metric.Int64Counter
 	ExporterLokiLabelsDemoted               metric.Int64Counter
 	ExporterLokiLinesTruncated              metric.Int64Counter
+	ExporterLokiLogRecordsCutShort          metric.Int64Counter
 	ExporterLokiRequestsFailed              metric.Int64Counter
 	ExporterLokiStreamsPerRequest           metric.Int64Histogram
 	ExporterLokiStructuredMetadataTruncated metric.Int64Counter
@@ -93,6 +94,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_loki_lines_truncated",
 		metric.WithDescription("Log lines truncated to the configured maximum line size. [Development]"),
 		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterLokiLogRecordsCutShort, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_log_records_cut_short",
+		metric.WithDescription("Log records whose send was cancelled because shutdown_timeout was reached, by outcome (kept_in_queue for the next start, dropped with an in-memory queue, refused back to the sender without a queue). [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterLokiRequestsFailed, err = builder.meter.Int64Counter(

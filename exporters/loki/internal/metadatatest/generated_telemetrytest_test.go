@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterLokiEntriesSent.Add(context.Background(), 1)
 	tb.ExporterLokiLabelsDemoted.Add(context.Background(), 1)
 	tb.ExporterLokiLinesTruncated.Add(context.Background(), 1)
+	tb.ExporterLokiLogRecordsCutShort.Add(context.Background(), 1)
 	tb.ExporterLokiRequestsFailed.Add(context.Background(), 1)
 	tb.ExporterLokiStreamsPerRequest.Record(context.Background(), 1)
 	tb.ExporterLokiStructuredMetadataTruncated.Add(context.Background(), 1)
@@ -40,6 +41,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterLokiLinesTruncated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterLokiLogRecordsCutShort(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterLokiRequestsFailed(t, testTel,

@@ -23,16 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                          metric.Meter
-	mu                                             sync.Mutex
-	registrations                                  []metric.Registration
-	ExporterPrometheusRemoteWriteBytesSent         metric.Int64Counter
-	ExporterPrometheusRemoteWriteProtocolFallbacks metric.Int64Counter
-	ExporterPrometheusRemoteWriteRequestsFailed    metric.Int64Counter
-	ExporterPrometheusRemoteWriteSamplesDropped    metric.Int64Counter
-	ExporterPrometheusRemoteWriteSamplesSent       metric.Int64Counter
-	ExporterPrometheusRemoteWriteStalenessMarkers  metric.Int64Counter
-	ExporterPrometheusRemoteWriteStateEvictions    metric.Int64Counter
+	meter                                           metric.Meter
+	mu                                              sync.Mutex
+	registrations                                   []metric.Registration
+	ExporterPrometheusRemoteWriteBytesSent          metric.Int64Counter
+	ExporterPrometheusRemoteWriteDataPointsCutShort metric.Int64Counter
+	ExporterPrometheusRemoteWriteProtocolFallbacks  metric.Int64Counter
+	ExporterPrometheusRemoteWriteRequestsFailed     metric.Int64Counter
+	ExporterPrometheusRemoteWriteSamplesDropped     metric.Int64Counter
+	ExporterPrometheusRemoteWriteSamplesSent        metric.Int64Counter
+	ExporterPrometheusRemoteWriteStalenessMarkers   metric.Int64Counter
+	ExporterPrometheusRemoteWriteStateEvictions     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -68,6 +69,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_prometheus_remote_write_bytes_sent",
 		metric.WithDescription("Bytes of request bodies (after snappy compression) accepted by the endpoint. [Development]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterPrometheusRemoteWriteDataPointsCutShort, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheus_remote_write_data_points_cut_short",
+		metric.WithDescription("Data points whose send was cancelled because shutdown_timeout was reached, by outcome (kept_in_queue for the next start, dropped with an in-memory queue, refused back to the sender without a queue). [Development]"),
+		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterPrometheusRemoteWriteProtocolFallbacks, err = builder.meter.Int64Counter(

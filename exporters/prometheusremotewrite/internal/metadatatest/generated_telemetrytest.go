@@ -37,6 +37,22 @@ func AssertEqualExporterPrometheusRemoteWriteBytesSent(t *testing.T, tt *compone
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExporterPrometheusRemoteWriteDataPointsCutShort(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_exporter_prometheus_remote_write_data_points_cut_short",
+		Description: "Data points whose send was cancelled because shutdown_timeout was reached, by outcome (kept_in_queue for the next start, dropped with an in-memory queue, refused back to the sender without a queue). [Development]",
+		Unit:        "{datapoint}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_exporter_prometheus_remote_write_data_points_cut_short")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExporterPrometheusRemoteWriteProtocolFallbacks(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_prometheus_remote_write_protocol_fallbacks",

@@ -20,6 +20,7 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ExporterPrometheusRemoteWriteBytesSent.Add(context.Background(), 1)
+	tb.ExporterPrometheusRemoteWriteDataPointsCutShort.Add(context.Background(), 1)
 	tb.ExporterPrometheusRemoteWriteProtocolFallbacks.Add(context.Background(), 1)
 	tb.ExporterPrometheusRemoteWriteRequestsFailed.Add(context.Background(), 1)
 	tb.ExporterPrometheusRemoteWriteSamplesDropped.Add(context.Background(), 1)
@@ -27,6 +28,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExporterPrometheusRemoteWriteStalenessMarkers.Add(context.Background(), 1)
 	tb.ExporterPrometheusRemoteWriteStateEvictions.Add(context.Background(), 1)
 	AssertEqualExporterPrometheusRemoteWriteBytesSent(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterPrometheusRemoteWriteDataPointsCutShort(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterPrometheusRemoteWriteProtocolFallbacks(t, testTel,
