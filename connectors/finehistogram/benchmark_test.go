@@ -60,18 +60,7 @@ func BenchmarkConsumeSpan(b *testing.B) {
 				c.Histogram.Kind = kind
 				c.Dimensions = []string{"http.route"}
 			})
-			rng := rand.New(rand.NewPCG(3, 4))
-			values := lognormalValues(rng, 1024, 0.05, 0.6)
-			specs := make([]spanSpec, 1024)
-			for i := range specs {
-				specs[i] = spanSpec{
-					svc: "checkout", name: "GET /cart", kind: ptrace.SpanKindServer,
-					dur:        time.Duration(values[i] * 1e9),
-					attrs:      map[string]any{"http.route": []string{"/a", "/b", "/c", "/d"}[i%4]},
-					traceState: "ot=th:fd70a",
-				}
-			}
-			td := buildTraces(t, specs...)
+			td := benchSpans(t)
 			require.NoError(b, tc.ConsumeTraces(context.Background(), td))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -100,19 +89,7 @@ func BenchmarkConsumeSpanJournaled(b *testing.B) {
 	require.NoError(b, err)
 	require.NoError(b, c.Start(context.Background(), host))
 	defer func() { _ = c.Shutdown(context.Background()) }()
-	rng := rand.New(rand.NewPCG(3, 4))
-	values := lognormalValues(rng, 1024, 0.05, 0.6)
-	specs := make([]spanSpec, 1024)
-	for i := range specs {
-		specs[i] = spanSpec{
-			svc: "checkout", name: "GET /cart", kind: ptrace.SpanKindServer,
-			dur:        time.Duration(values[i] * 1e9),
-			attrs:      map[string]any{"http.route": []string{"/a", "/b", "/c", "/d"}[i%4]},
-			traceState: "ot=th:fd70a",
-			id:         byte(i),
-		}
-	}
-	td := buildTraces(t, specs...)
+	td := benchSpans(t)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += 1024 {
@@ -127,4 +104,22 @@ func BenchmarkConsumeSpanJournaled(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64((b.N+1023)/1024*1024), "ns/span")
+}
+
+// benchSpans is one request of 1,024 spans of four routes with lognormal durations and a sampling
+// threshold in their tracestate (ot=th:fd70a), which the span benchmarks consume again and again.
+func benchSpans(t *testing.T) ptrace.Traces {
+	rng := rand.New(rand.NewPCG(3, 4))
+	values := lognormalValues(rng, 1024, 0.05, 0.6)
+	specs := make([]spanSpec, 1024)
+	for i := range specs {
+		specs[i] = spanSpec{
+			svc: "checkout", name: "GET /cart", kind: ptrace.SpanKindServer,
+			dur:        time.Duration(values[i] * 1e9),
+			attrs:      map[string]any{"http.route": []string{"/a", "/b", "/c", "/d"}[i%4]},
+			traceState: "ot=th:fd70a",
+			id:         byte(i),
+		}
+	}
+	return buildTraces(t, specs...)
 }

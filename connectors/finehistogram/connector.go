@@ -256,6 +256,25 @@ func (c *fineHistogramConnector) replay(ctx context.Context) error {
 	return nil
 }
 
+// consume is the path of every request: journaled (when storage is set) and recognised if
+// resent, then counted by record under mu; record returns the telemetry update, made after mu is
+// released.
+func (c *fineHistogramConnector) consume(ctx context.Context, kind byte, marshal func() ([]byte, error), record func() func()) error {
+	e, err := c.encodeEntry(kind, marshal)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if count, err := c.admit(ctx, e); !count {
+		c.mu.Unlock()
+		return err
+	}
+	report := record()
+	c.mu.Unlock()
+	report()
+	return nil
+}
+
 // entryBufs recycles journal entries: the storage copies a value before Batch returns.
 var entryBufs = sync.Pool{New: func() any { return new([]byte) }}
 

@@ -16,21 +16,14 @@ func (c *fineHistogramConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) 
 	if len(c.cfg.Logs) == 0 {
 		return nil
 	}
-	entry, err := c.encodeEntry(entryLogs, func() ([]byte, error) { return logsMarshaler.MarshalLogs(ld) })
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if count, err := c.admit(ctx, entry); !count {
-		c.mu.Unlock()
-		return err
-	}
-	stats := c.recordLogs(ld)
-	c.mu.Unlock()
-	for n, l := range c.cfg.Logs {
-		c.report(ctx, l.MetricName, &stats[n])
-	}
-	return nil
+	return c.consume(ctx, entryLogs, func() ([]byte, error) { return logsMarshaler.MarshalLogs(ld) }, func() func() {
+		stats := c.recordLogs(ld)
+		return func() {
+			for n, l := range c.cfg.Logs {
+				c.report(ctx, l.MetricName, &stats[n])
+			}
+		}
+	})
 }
 
 // recordLogs counts the records of ld; the caller holds mu.

@@ -14,21 +14,14 @@ import (
 // histograms must carry the configured bounds; exponential ones are merged whatever their
 // scale, the result being downscaled as needed to stay within max_size.
 func (c *fineHistogramConnector) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	entry, err := c.encodeEntry(entryMetrics, func() ([]byte, error) { return metricsMarshaler.MarshalMetrics(md) })
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if count, err := c.admit(ctx, entry); !count {
-		c.mu.Unlock()
-		return err
-	}
-	stats := c.recordMetrics(md)
-	c.mu.Unlock()
-	for name, st := range stats {
-		c.report(ctx, name, st)
-	}
-	return nil
+	return c.consume(ctx, entryMetrics, func() ([]byte, error) { return metricsMarshaler.MarshalMetrics(md) }, func() func() {
+		stats := c.recordMetrics(md)
+		return func() {
+			for name, st := range stats {
+				c.report(ctx, name, st)
+			}
+		}
+	})
 }
 
 // recordMetrics merges the histograms of md; the caller holds mu.

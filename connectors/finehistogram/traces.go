@@ -19,19 +19,10 @@ const (
 )
 
 func (c *fineHistogramConnector) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	entry, err := c.encodeEntry(entryTraces, func() ([]byte, error) { return tracesMarshaler.MarshalTraces(td) })
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if count, err := c.admit(ctx, entry); !count {
-		c.mu.Unlock()
-		return err
-	}
-	st := c.recordTraces(td)
-	c.mu.Unlock()
-	c.report(ctx, c.cfg.Traces.MetricName, &st)
-	return nil
+	return c.consume(ctx, entryTraces, func() ([]byte, error) { return tracesMarshaler.MarshalTraces(td) }, func() func() {
+		st := c.recordTraces(td)
+		return func() { c.report(ctx, c.cfg.Traces.MetricName, &st) }
+	})
 }
 
 // recordTraces counts the spans of td; the caller holds mu.
