@@ -16,7 +16,7 @@ import (
 	otlpexporter "go.opentelemetry.io/collector/exporter/otlpexporter"
 	otlphttpexporter "go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	debugexporter "go.opentelemetry.io/collector/exporter/debugexporter"
-	loadbalancingexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
+	loadbalancing "github.com/sieveobs/sieve/exporters/loadbalancing"
 	prometheusremotewrite "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 	loki "github.com/sieveobs/sieve/exporters/loki"
 	zpagesextension "go.opentelemetry.io/collector/extension/zpagesextension"
@@ -99,7 +99,7 @@ func components() (otelcol.Factories, error) {
 		otlpexporter.NewFactory(),
 		otlphttpexporter.NewFactory(),
 		debugexporter.NewFactory(),
-		loadbalancingexporter.NewFactory(),
+		loadbalancing.NewFactory(),
 		prometheusremotewrite.NewFactory(),
 		loki.NewFactory(),
 	)
@@ -110,7 +110,7 @@ func components() (otelcol.Factories, error) {
 		otlpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlpexporter v0.159.0",
 		otlphttpexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.159.0",
 		debugexporter.NewFactory().Type(): "go.opentelemetry.io/collector/exporter/debugexporter v0.159.0",
-		loadbalancingexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.159.0",
+		loadbalancing.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		prometheusremotewrite.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		loki.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 	})
