@@ -465,8 +465,15 @@ func TestPoolGatewayKilledMidRun(t *testing.T) {
 		ids, err := f.prom.Query(ctx, `count by (collector_instance_id) (span_duration_seconds_count)`, time.Now())
 		return err == nil && len(ids) == len(f.gateways)
 	}, time.Minute, 200*time.Millisecond, "every gateway flushed")
-	send(c.durations[third : 2*third])
+	// The second third, and the kill as soon as the victim has taken some of it: it dies with
+	// spans counted since its last flush (1 s), which only the journal can bring back.
 	victim := f.gateways[1]
+	accepted := func() float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_spans", nil)[1] }
+	before := accepted()
+	send(c.durations[third : 2*third])
+	for deadline := time.Now().Add(30 * time.Second); accepted() == before; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the victim never received the second third")
+	}
 	require.NoError(t, victim.Kill())
 	// The last third while it is down: the agent keeps its share in the persistent queue and
 	// resends whole batches, the healthy gateways' parts included.
