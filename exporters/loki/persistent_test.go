@@ -5,83 +5,16 @@ import (
 	"net"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/sieveobs/sieve/internal/storagetest"
 )
-
-// memStorage stands in for file_storage: what the queue persisted survives
-// the exporter being shut down and created again.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
-
-func (*memStorage) Start(context.Context, component.Host) error { return nil }
-func (*memStorage) Shutdown(context.Context) error              { return nil }
-
-func (s *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
-	return &memClient{s: s}, nil
-}
-
-type memClient struct{ s *memStorage }
-
-func (c *memClient) Get(_ context.Context, k string) ([]byte, error) {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	return append([]byte(nil), c.s.data[k]...), nil
-}
-
-func (c *memClient) Set(_ context.Context, k string, v []byte) error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	c.s.data[k] = append([]byte(nil), v...)
-	return nil
-}
-
-func (c *memClient) Delete(_ context.Context, k string) error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	delete(c.s.data, k)
-	return nil
-}
-
-func (c *memClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	for _, op := range ops {
-		var err error
-		switch op.Type {
-		case storage.Get:
-			op.Value, err = c.Get(ctx, op.Key)
-			if len(op.Value) == 0 {
-				op.Value = nil
-			}
-		case storage.Set:
-			err = c.Set(ctx, op.Key, op.Value)
-		case storage.Delete:
-			err = c.Delete(ctx, op.Key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (*memClient) Close(context.Context) error { return nil }
-
-type storageHost struct {
-	component.Host
-	ext map[component.ID]component.Component
-}
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h.ext }
 
 func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,9 +23,7 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	storageID := component.MustNewID("file_storage")
-	host := storageHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{
-		storageID: &memStorage{data: map[string][]byte{}},
-	}}
+	host := storagetest.New().Host(storageID)
 	cfg := testConfig()
 	cfg.ClientConfig.Endpoint = "http://" + addr + "/loki/api/v1/push"
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond

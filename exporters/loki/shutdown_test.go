@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,10 +13,10 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sieveobs/sieve/internal/shutdownbound"
+	"github.com/sieveobs/sieve/internal/storagetest"
 )
 
 // hangingServer reads each request and never answers (until the test ends), as a backend that
@@ -75,7 +74,7 @@ func shutdownTestConfig(endpoint string, storage *component.ID, clientTimeout, b
 // "a" in flight, "b" flushed and waiting for the queue's single consumer, "c" still being
 // formed in the batcher. Each holds 10 records. st, when not nil, is the persistent queue's
 // storage, watched to know when the queue handed "c" out.
-func loadThreeBatches(t *testing.T, exp exporter.Logs, h *hangingServer, st *watchedStorage) []string {
+func loadThreeBatches(t *testing.T, exp exporter.Logs, h *hangingServer, st *storagetest.Storage) []string {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, exp.ConsumeLogs(ctx, testLogs("a", 10)))
@@ -84,7 +83,7 @@ func loadThreeBatches(t *testing.T, exp exporter.Logs, h *hangingServer, st *wat
 	time.Sleep(200 * time.Millisecond) // several flush intervals: "b" is flushed and waits for the worker
 	require.NoError(t, exp.ConsumeLogs(ctx, testLogs("c", 10)))
 	if st != nil {
-		require.Eventually(t, func() bool { return st.itemReads.Load() >= 3 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return st.ItemReads() >= 3 }, 5*time.Second, time.Millisecond)
 	} else {
 		time.Sleep(100 * time.Millisecond) // an in-memory queue hands out the rest at shutdown anyway
 	}
@@ -96,37 +95,10 @@ func loadThreeBatches(t *testing.T, exp exporter.Logs, h *hangingServer, st *wat
 	return want
 }
 
-// watchedStorage is memStorage counting the queue items read out of it: exporterhelper's
-// persistent queue reads an item when it hands it to the batcher.
-type watchedStorage struct {
-	*memStorage
-	itemReads atomic.Int64
-}
-
-func (s *watchedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	c, err := s.memStorage.GetClient(ctx, kind, id, name)
-	return &watchedClient{Client: c, s: s}, err
-}
-
-type watchedClient struct {
-	storage.Client
-	s *watchedStorage
-}
-
-func (c *watchedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	for _, op := range ops {
-		// Item keys are the queue indexes; the others are the queue's metadata.
-		if _, err := strconv.ParseUint(op.Key, 10, 64); err == nil && op.Type == storage.Get {
-			c.s.itemReads.Add(1)
-		}
-	}
-	return c.Client.Batch(ctx, ops...)
-}
-
-func newStorageHost() (storageHost, *component.ID, *watchedStorage) {
+func newStorageHost() (component.Host, *component.ID, *storagetest.Storage) {
 	id := component.MustNewID("file_storage")
-	st := &watchedStorage{memStorage: &memStorage{data: map[string][]byte{}}}
-	return storageHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{id: st}}, &id, st
+	st := storagetest.New()
+	return st.Host(id), &id, st
 }
 
 func cutShort(tt *componenttest.Telemetry, outcome string) int64 {

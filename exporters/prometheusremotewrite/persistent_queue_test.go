@@ -3,81 +3,16 @@ package prometheusremotewrite
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/sieveobs/sieve/internal/storagetest"
 )
-
-// memStorage stands in for file_storage: its data outlives the exporter
-// instances that use it, as a directory outlives a process.
-type memStorage struct {
-	mu   sync.Mutex
-	data map[string][]byte
-}
-
-func (s *memStorage) Start(context.Context, component.Host) error { return nil }
-func (s *memStorage) Shutdown(context.Context) error              { return nil }
-func (s *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
-	return &memClient{s: s}, nil
-}
-
-type memClient struct{ s *memStorage }
-
-func (c *memClient) Get(_ context.Context, k string) ([]byte, error) {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	v, ok := c.s.data[k]
-	if !ok {
-		return nil, nil
-	}
-	return append([]byte(nil), v...), nil
-}
-
-func (c *memClient) Set(_ context.Context, k string, v []byte) error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	c.s.data[k] = append([]byte(nil), v...)
-	return nil
-}
-
-func (c *memClient) Delete(_ context.Context, k string) error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	delete(c.s.data, k)
-	return nil
-}
-
-func (c *memClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	for _, op := range ops {
-		var err error
-		switch op.Type {
-		case storage.Get:
-			op.Value, err = c.Get(ctx, op.Key)
-		case storage.Set:
-			err = c.Set(ctx, op.Key, op.Value)
-		case storage.Delete:
-			err = c.Delete(ctx, op.Key)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *memClient) Close(context.Context) error { return nil }
-
-type storageHost struct {
-	exts map[component.ID]component.Component
-}
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h.exts }
 
 // TestPersistentQueueSurvivesRestart accepts batches while the endpoint is
 // down, stops the exporter, and checks that a new exporter on the same
@@ -87,7 +22,7 @@ func TestPersistentQueueSurvivesRestart(t *testing.T) {
 	down := func(*received) (int, http.Header) { return http.StatusServiceUnavailable, nil }
 	rcv.setRespond(down)
 	storageID := component.MustNewID("file_storage")
-	host := storageHost{exts: map[component.ID]component.Component{storageID: &memStorage{data: map[string][]byte{}}}}
+	host := storagetest.New().Host(storageID)
 
 	cfg := testConfig(rcv.url())
 	cfg.Protocol = protocolV1

@@ -13,12 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadatatest"
 	"github.com/sieveobs/sieve/internal/shutdownbound"
+	"github.com/sieveobs/sieve/internal/storagetest"
 )
 
 // hangingEndpoint reads each request and never answers (until the test ends), as a receiver
@@ -47,33 +47,6 @@ func newHangingEndpoint(t *testing.T) *hangingEndpoint {
 	t.Cleanup(h.srv.Close)
 	t.Cleanup(func() { close(release) })
 	return h
-}
-
-// watchedStorage is memStorage counting the queue items read out of it: exporterhelper's
-// persistent queue reads an item when it hands it to the batcher.
-type watchedStorage struct {
-	*memStorage
-	itemReads atomic.Int64
-}
-
-func (s *watchedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	c, err := s.memStorage.GetClient(ctx, kind, id, name)
-	return &watchedClient{Client: c, s: s}, err
-}
-
-type watchedClient struct {
-	storage.Client
-	s *watchedStorage
-}
-
-func (c *watchedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	for _, op := range ops {
-		// Item keys are the queue indexes; the others are the queue's metadata.
-		if _, err := strconv.ParseUint(op.Key, 10, 64); err == nil && op.Type == storage.Get {
-			c.s.itemReads.Add(1)
-		}
-	}
-	return c.Client.Batch(ctx, ops...)
 }
 
 // shutdownTestConfig is the gateway's setup (persistent queue when storage is given, batching
@@ -107,7 +80,7 @@ func batchOf(base int) pmetric.Metrics {
 // the first in flight, the second flushed and waiting for the queue's single consumer, the third
 // still being formed in the batcher. st, when not nil, is the persistent queue's storage,
 // watched to know when the queue handed the third out.
-func loadThreeBatches(t *testing.T, exp *metricsExporter, h *hangingEndpoint, st *watchedStorage) []float64 {
+func loadThreeBatches(t *testing.T, exp *metricsExporter, h *hangingEndpoint, st *storagetest.Storage) []float64 {
 	t.Helper()
 	ctx := context.Background()
 	var want []float64
@@ -128,7 +101,7 @@ func loadThreeBatches(t *testing.T, exp *metricsExporter, h *hangingEndpoint, st
 		}
 	}
 	if st != nil {
-		require.Eventually(t, func() bool { return st.itemReads.Load() >= 3 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return st.ItemReads() >= 3 }, 5*time.Second, time.Millisecond)
 	} else {
 		time.Sleep(100 * time.Millisecond) // an in-memory queue hands out the rest at shutdown anyway
 	}
@@ -136,10 +109,10 @@ func loadThreeBatches(t *testing.T, exp *metricsExporter, h *hangingEndpoint, st
 	return want
 }
 
-func newWatchedHost() (storageHost, *component.ID, *watchedStorage) {
+func newWatchedHost() (component.Host, *component.ID, *storagetest.Storage) {
 	id := component.MustNewID("file_storage")
-	st := &watchedStorage{memStorage: &memStorage{data: map[string][]byte{}}}
-	return storageHost{exts: map[component.ID]component.Component{id: st}}, &id, st
+	st := storagetest.New()
+	return st.Host(id), &id, st
 }
 
 func pointsCutShort(tt *componenttest.Telemetry, outcome string) int64 {
