@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	contrib "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 )
@@ -25,6 +26,11 @@ var routingKeys = []string{routingTraceID, routingService, routingResource, rout
 // not routed by traceID are handed to contrib's exporter with it unchanged.
 type Config struct {
 	contrib.Config `mapstructure:",squash"`
+
+	// ShutdownTimeout bounds how long Shutdown waits for the sends in progress (Sieve's, not
+	// contrib's key). Past it Shutdown returns: a persistent queue keeps what was not
+	// acknowledged for the next start, an in-memory queue loses it. 0 waits without limit.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // Validate refuses at load, naming the key, what contrib refuses only when the exporter is
@@ -32,6 +38,9 @@ type Config struct {
 // own checks (routing_attributes) run as the embedded Config's Validate.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: must not be negative, got %s", c.ShutdownTimeout))
+	}
 	if c.RoutingKey != "" && !contains(routingKeys, c.RoutingKey) {
 		errs = append(errs, fmt.Errorf("routing_key: unknown value %q, want one of %s", c.RoutingKey, strings.Join(routingKeys, ", ")))
 	}

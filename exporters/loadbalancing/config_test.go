@@ -62,6 +62,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"invalid_dns_hostname.yaml":       "resolver.dns.hostname",
 		"invalid_dns_interval.yaml":       "resolver.dns.interval",
 		"invalid_routing_attributes.yaml": "routing_attributes",
+		"invalid_shutdown_timeout.yaml":   "shutdown_timeout: must not be negative, got -1s",
 	} {
 		t.Run(file, func(t *testing.T) {
 			cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))

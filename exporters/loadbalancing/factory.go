@@ -2,6 +2,7 @@ package loadbalancing
 
 import (
 	"context"
+	"time"
 
 	contrib "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 	"go.opentelemetry.io/collector/component"
@@ -28,23 +29,44 @@ func NewFactory() exporter.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{Config: *contribFactory.CreateDefaultConfig().(*contrib.Config)}
+	return &Config{
+		Config: *contribFactory.CreateDefaultConfig().(*contrib.Config),
+		// Below a pod's default terminationGracePeriodSeconds (30 s), as the gateway's exporters.
+		ShutdownTimeout: 20 * time.Second,
+	}
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	return contribFactory.CreateTraces(ctx, set, &cfg.(*Config).Config)
+	c := cfg.(*Config)
+	exp, err := contribFactory.CreateTraces(ctx, set, &c.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &boundedTraces{Traces: exp, b: newBounded(set, c, exp)}, nil
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
-	return contribFactory.CreateMetrics(ctx, set, &cfg.(*Config).Config)
+	c := cfg.(*Config)
+	exp, err := contribFactory.CreateMetrics(ctx, set, &c.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &boundedMetrics{Metrics: exp, b: newBounded(set, c, exp)}, nil
 }
 
 // createLogs keeps contrib's default for an unset routing_key (service, for logs); only an
 // explicit traceID takes Sieve's path.
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	c := cfg.(*Config)
+	var exp exporter.Logs
+	var err error
 	if c.RoutingKey != routingTraceID {
-		return contribFactory.CreateLogs(ctx, set, &c.Config)
+		exp, err = contribFactory.CreateLogs(ctx, set, &c.Config)
+	} else {
+		exp, err = newTraceIDLogs(ctx, set, c)
 	}
-	return newTraceIDLogs(ctx, set, c)
+	if err != nil {
+		return nil, err
+	}
+	return &boundedLogs{Logs: exp, b: newBounded(set, c, exp)}, nil
 }
