@@ -8,6 +8,7 @@ import (
 	contrib "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -31,6 +32,9 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, sub.Unmarshal(cfg))
 			require.NoError(t, confmap.Validate(cfg))
 			want := contribFactory.CreateDefaultConfig().(*contrib.Config)
+			// The one default Sieve changes: retry intervals (contrib leaves them at zero).
+			want.BackOffConfig = configretry.NewDefaultBackOffConfig()
+			want.BackOffConfig.Enabled = false
 			require.NoError(t, sub.Unmarshal(want))
 			require.Equal(t, *want, cfg.Config)
 		})
@@ -42,6 +46,9 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, sub.Unmarshal(cfg))
 	require.Equal(t, "traceID", cfg.RoutingKey)
 	require.Equal(t, 10*time.Second, cfg.TimeoutSettings.Timeout)
+	require.True(t, cfg.BackOffConfig.Enabled)
+	require.Equal(t, 5*time.Second, cfg.BackOffConfig.InitialInterval, "core's retry intervals, not contrib's zeros")
+	require.Zero(t, cfg.BackOffConfig.MaxElapsedTime)
 	require.True(t, cfg.QueueSettings.HasValue())
 	require.Equal(t, int64(100000), cfg.QueueSettings.Get().QueueSize)
 	require.False(t, cfg.Protocol.OTLP.QueueConfig.HasValue())
