@@ -12,10 +12,11 @@ import (
 	"github.com/sieveobs/sieve/processors/tieredsampling/internal/metadata"
 )
 
-// Conditions of the classic policy. The HTTP rule accepts integer status codes, the form
-// instrumentation libraries emit.
+// Conditions of the classic policy. The HTTP rule reads the status under the current semantic
+// conventions' name and the old one, as an integer or a string ("503" from a logger that writes
+// every field as text): Int() converts both, and is nil (never >= 500) for anything else.
 const (
-	classicErrorCondition = `severity_number >= SEVERITY_NUMBER_ERROR or attributes["http.status_code"] >= 500 or attributes["http.response.status_code"] >= 500`
+	classicErrorCondition = `severity_number >= SEVERITY_NUMBER_ERROR or Int(attributes["http.response.status_code"]) >= 500 or Int(attributes["http.status_code"]) >= 500`
 	classicWarnCondition  = `severity_number >= SEVERITY_NUMBER_WARN`
 )
 

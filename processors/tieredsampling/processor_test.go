@@ -58,11 +58,20 @@ func TestGoldenCases(t *testing.T) {
 				{sev: plog.SeverityNumberFatal, body: "f"},
 				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.status_code": 503}, body: "5xx"},
 				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.status_code": 404}, body: "4xx"},
+				// The current semantic conventions' name, and status codes written as text.
+				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.response.status_code": 502}, body: "new name"},
+				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.response.status_code": "503"}, body: "new name, text"},
+				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.status_code": "500"}, body: "old name, text"},
+				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.response.status_code": "200"}, body: "2xx text"},
+				{sev: plog.SeverityNumberInfo, traceID: traceIDWithRandomness(0), attrs: map[string]any{"http.response.status_code": "not a number"}, body: "garbage"},
 			},
 			want: []want{
 				{body: "e", attrs: map[string]any{"sampling.threshold": "0"}},
 				{body: "f", attrs: map[string]any{"sampling.threshold": "0"}},
 				{body: "5xx", attrs: map[string]any{"http.status_code": int64(503), "sampling.threshold": "0"}},
+				{body: "new name", attrs: map[string]any{"http.response.status_code": int64(502), "sampling.threshold": "0"}},
+				{body: "new name, text", attrs: map[string]any{"http.response.status_code": "503", "sampling.threshold": "0"}},
+				{body: "old name, text", attrs: map[string]any{"http.status_code": "500", "sampling.threshold": "0"}},
 			},
 		},
 		{

@@ -43,19 +43,23 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 		n        int
 		severity plog.SeverityNumber
 		status   int64 // http.status_code, 0 for none
+		// statusText, when set, is http.response.status_code (the current semantic conventions'
+		// name) written as text, as loggers that format every field do.
+		statusText string
 		uid      bool
 		percent  float64 // expected keep rate
 	}
 	classes := []class{
-		{"error", 300, plog.SeverityNumberError, 0, true, 100},
-		{"fatal", 50, plog.SeverityNumberFatal, 0, true, 100},
-		{"info-5xx", 300, plog.SeverityNumberInfo, 503, true, 100},
-		{"warn", 20_000, plog.SeverityNumberWarn, 0, true, 10},
-		{"info", 200_000, plog.SeverityNumberInfo, 200, true, 0.1},
-		{"error-no-uid", 200, plog.SeverityNumberError, 0, false, 0},
+		{"error", 300, plog.SeverityNumberError, 0, "", true, 100},
+		{"fatal", 50, plog.SeverityNumberFatal, 0, "", true, 100},
+		{"info-5xx", 300, plog.SeverityNumberInfo, 503, "", true, 100},
+		{"info-5xx-text", 300, plog.SeverityNumberInfo, 0, "503", true, 100},
+		{"warn", 20_000, plog.SeverityNumberWarn, 0, "", true, 10},
+		{"info", 200_000, plog.SeverityNumberInfo, 200, "", true, 0.1},
+		{"error-no-uid", 200, plog.SeverityNumberError, 0, "", false, 0},
 		// Sent last and always kept: the gateway sends to Loki in order (one queue consumer),
 		// so once it is in Loki every record before it is too.
-		{"last", 1, plog.SeverityNumberError, 0, true, 100},
+		{"last", 1, plog.SeverityNumberError, 0, "", true, 100},
 	}
 	now := time.Now()
 	seq := 0
@@ -74,6 +78,9 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 				lr.Attributes().PutStr("kind", c.name)
 				if c.status != 0 {
 					lr.Attributes().PutInt("http.status_code", c.status)
+				}
+				if c.statusText != "" {
+					lr.Attributes().PutStr("http.response.status_code", c.statusText)
 				}
 				if c.uid {
 					lr.Attributes().PutStr("uid", fmt.Sprintf("u%d", seq%1000))
