@@ -29,8 +29,8 @@ const (
 
 // endpointExporter is the OTLP exporter of one endpoint. inflight lets a removed endpoint finish
 // the batches already routed to it before it is shut down.
-type endpointExporter struct {
-	exporter.Logs
+type endpointExporter[T component.Component] struct {
+	exp          T
 	endpoint     string
 	inflight     sync.WaitGroup
 	endpointAttr metric.MeasurementOption
@@ -40,7 +40,7 @@ type endpointExporter struct {
 
 // balancer keeps one exporter per resolved endpoint and the ring over the endpoint list, both
 // built exactly as contrib's loadBalancer builds them, so that a key maps to the same endpoint.
-type balancer struct {
+type balancer[T component.Component] struct {
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 
@@ -51,7 +51,7 @@ type balancer struct {
 	interval, timeout time.Duration
 	// newTicker is time.NewTicker; tests inject their own ticks.
 	newTicker   func(time.Duration) (<-chan time.Time, func())
-	newExporter func(ctx context.Context, endpoint string) (exporter.Logs, error)
+	newExporter func(ctx context.Context, endpoint string) (T, error)
 
 	refreshMu sync.Mutex // one refresh at a time, so lists are applied in the order resolved
 
@@ -60,8 +60,8 @@ type balancer struct {
 	stopped   bool
 	resolved  []string
 	ring      *ring
-	exporters map[string]*endpointExporter // by endpoint with port, as contrib keys them
-	live      []*endpointExporter          // the same, sorted: records without a trace ID are spread over it
+	exporters map[string]*endpointExporter[T] // by endpoint with port, as contrib keys them
+	live      []*endpointExporter[T]          // the same, sorted: records without a trace ID are spread over it
 
 	retired  sync.WaitGroup // shutdowns of removed endpoints' exporters
 	stop     chan struct{}
@@ -69,10 +69,10 @@ type balancer struct {
 	loop     sync.WaitGroup
 }
 
-func newBalancer(set exporter.Settings, c *Config, tb *metadata.TelemetryBuilder,
-	newExporter func(context.Context, string) (exporter.Logs, error),
-) (*balancer, error) {
-	b := &balancer{
+func newBalancer[T component.Component](set exporter.Settings, c *Config, tb *metadata.TelemetryBuilder,
+	newExporter func(context.Context, string) (T, error),
+) (*balancer[T], error) {
+	b := &balancer[T]{
 		logger:      set.Logger,
 		telemetry:   tb,
 		newExporter: newExporter,
@@ -80,15 +80,15 @@ func newBalancer(set exporter.Settings, c *Config, tb *metadata.TelemetryBuilder
 			t := time.NewTicker(d)
 			return t.C, t.Stop
 		},
-		exporters: map[string]*endpointExporter{},
+		exporters: map[string]*endpointExporter[T]{},
 		stop:      make(chan struct{}),
 	}
 	r := c.Resolver
 	switch {
 	case r.K8sSvc.HasValue():
-		return nil, errors.New("resolver.k8s: not supported for logs with routing_key traceID (Sieve routes those itself and has only the static and dns resolvers); use resolver.dns on a headless Service")
+		return nil, errors.New("resolver.k8s: not supported with routing_key traceID (Sieve routes spans and logs by trace ID itself and has only the static and dns resolvers); use resolver.dns on a headless Service")
 	case r.AWSCloudMap.HasValue():
-		return nil, errors.New("resolver.aws_cloud_map: not supported for logs with routing_key traceID (Sieve routes those itself and has only the static and dns resolvers)")
+		return nil, errors.New("resolver.aws_cloud_map: not supported with routing_key traceID (Sieve routes spans and logs by trace ID itself and has only the static and dns resolvers)")
 	case r.Static.HasValue() && r.DNS.HasValue():
 		return nil, errors.New("resolver: only one of static, dns may be set")
 	case r.Static.HasValue():
@@ -150,7 +150,7 @@ func endpointWithPort(ep string) string {
 	return ep
 }
 
-func (b *balancer) start(ctx context.Context, host component.Host) error {
+func (b *balancer[T]) start(ctx context.Context, host component.Host) error {
 	b.mu.Lock()
 	b.host = host
 	b.mu.Unlock()
@@ -187,7 +187,7 @@ func (b *balancer) start(ctx context.Context, host component.Host) error {
 // refresh resolves the endpoints and applies the list: a new ring, exporters for new endpoints
 // (and for those whose exporter failed to start last time), removed endpoints shut down once
 // their in-flight batches are done. A failed lookup keeps the current endpoints.
-func (b *balancer) refresh(ctx context.Context) error {
+func (b *balancer[T]) refresh(ctx context.Context) error {
 	b.refreshMu.Lock()
 	defer b.refreshMu.Unlock()
 	endpoints, err := b.resolve(ctx)
@@ -231,7 +231,7 @@ func (b *balancer) refresh(ctx context.Context) error {
 		delete(b.exporters, ep)
 		b.retired.Go(func() {
 			exp.inflight.Wait()
-			if err := exp.Shutdown(context.Background()); err != nil {
+			if err := exp.exp.Shutdown(context.Background()); err != nil {
 				b.logger.Warn("failed to shut down the exporter of a removed endpoint", zap.String("endpoint", ep), zap.Error(err))
 			}
 		})
@@ -244,10 +244,10 @@ func (b *balancer) refresh(ctx context.Context) error {
 	return nil
 }
 
-func newEndpointExporter(exp exporter.Logs, ep string) *endpointExporter {
+func newEndpointExporter[T component.Component](exp T, ep string) *endpointExporter[T] {
 	a := attribute.String("endpoint", ep)
-	return &endpointExporter{
-		Logs:         exp,
+	return &endpointExporter[T]{
+		exp:          exp,
 		endpoint:     ep,
 		endpointAttr: metric.WithAttributeSet(attribute.NewSet(a)),
 		successAttr:  metric.WithAttributeSet(attribute.NewSet(a, attribute.Bool("success", true))),
@@ -257,7 +257,7 @@ func newEndpointExporter(exp exporter.Logs, ep string) *endpointExporter {
 
 // shutdown works without start, and waits for the batches in flight before shutting each
 // endpoint's exporter down.
-func (b *balancer) shutdown(ctx context.Context) error {
+func (b *balancer[T]) shutdown(ctx context.Context) error {
 	b.stopOnce.Do(func() { close(b.stop) })
 	b.loop.Wait()
 	b.refreshMu.Lock()
@@ -265,12 +265,12 @@ func (b *balancer) shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.stopped = true
 	exps := b.exporters
-	b.exporters, b.live, b.ring = map[string]*endpointExporter{}, nil, nil
+	b.exporters, b.live, b.ring = map[string]*endpointExporter[T]{}, nil, nil
 	b.mu.Unlock()
 	var errs []error
 	for ep, exp := range exps {
 		exp.inflight.Wait()
-		if err := exp.Shutdown(ctx); err != nil {
+		if err := exp.exp.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("endpoint %s: %w", ep, err))
 		}
 	}
@@ -279,7 +279,7 @@ func (b *balancer) shutdown(ctx context.Context) error {
 }
 
 // endpoints is the exporters' endpoints, sorted (tests).
-func (b *balancer) endpoints() []string {
+func (b *balancer[T]) endpoints() []string {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := make([]string, len(b.live))

@@ -47,7 +47,15 @@ func createDefaultConfig() component.Config {
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	c := cfg.(*Config)
-	exp, err := contribFactory.CreateTraces(ctx, set, &c.Config)
+	var exp exporter.Traces
+	var err error
+	if (c.RoutingKey == "" || c.RoutingKey == routingTraceID) && (c.Resolver.Static.HasValue() || c.Resolver.DNS.HasValue()) {
+		// By trace ID (traces' default) over static or DNS endpoints: Sieve's, which retries only
+		// a failed endpoint's spans. Other keys and resolvers: contrib's.
+		exp, err = newTraceIDTraces(ctx, set, c)
+	} else {
+		exp, err = contribFactory.CreateTraces(ctx, set, &c.Config)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ var errNoEndpoints = errors.New("load_balancing: no endpoint resolved yet")
 // logsExporter routes every log record by the raw 16 bytes of its trace ID, the key contrib's
 // traces exporter hashes for spans, so a record goes to the endpoint its trace's spans go to.
 type logsExporter struct {
-	lb        *balancer
+	lb        *balancer[exporter.Logs]
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 }
@@ -97,7 +97,7 @@ func (e *logsExporter) consume(ctx context.Context, ld plog.Logs) error {
 	var retryable, permanent []error
 	for exp, part := range parts {
 		start := time.Now()
-		err := exp.ConsumeLogs(ctx, part)
+		err := exp.exp.ConsumeLogs(ctx, part)
 		exp.inflight.Done()
 		e.telemetry.LoadbalancerBackendLatency.Record(ctx, time.Since(start).Milliseconds(), exp.endpointAttr)
 		if err == nil {
@@ -137,7 +137,7 @@ func (e *logsExporter) consume(ctx context.Context, ld plog.Logs) error {
 // route splits ld into one part per endpoint in a single pass, copying each record once and its
 // resource and scope once per run of records going to the same endpoint. Each endpoint used is
 // marked in flight before the lock is released, so it cannot be shut down under the send.
-func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter]plog.Logs, error) {
+func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter[exporter.Logs]]plog.Logs, error) {
 	type dest struct {
 		logs       plog.Logs
 		sl         plog.ScopeLogs
@@ -149,8 +149,8 @@ func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter]plog.Logs, err
 	if len(b.live) == 0 {
 		return nil, errNoEndpoints
 	}
-	dests := make(map[*endpointExporter]*dest, len(b.live))
-	byTrace := map[pcommon.TraceID]*endpointExporter{}
+	dests := make(map[*endpointExporter[exporter.Logs]]*dest, len(b.live))
+	byTrace := map[pcommon.TraceID]*endpointExporter[exporter.Logs]{}
 	release := func() {
 		for exp := range dests {
 			exp.inflight.Done()
@@ -165,7 +165,7 @@ func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter]plog.Logs, err
 			for k := 0; k < recs.Len(); k++ {
 				rec := recs.At(k)
 				tid := rec.TraceID()
-				var exp *endpointExporter
+				var exp *endpointExporter[exporter.Logs]
 				if tid.IsEmpty() {
 					// No trace to follow: spread, as contrib does with a random key.
 					exp = b.live[rand.IntN(len(b.live))]
@@ -196,7 +196,7 @@ func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter]plog.Logs, err
 			}
 		}
 	}
-	out := make(map[*endpointExporter]plog.Logs, len(dests))
+	out := make(map[*endpointExporter[exporter.Logs]]plog.Logs, len(dests))
 	for exp, d := range dests {
 		out[exp] = d.logs
 	}

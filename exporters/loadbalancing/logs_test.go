@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -294,11 +295,11 @@ func TestLifecycleThroughFactory(t *testing.T) {
 
 // BenchmarkRoute: splitting a batch of 1000 records of 100 traces over three endpoints.
 func BenchmarkRoute(b *testing.B) {
-	lb := &balancer{exporters: map[string]*endpointExporter{}}
+	lb := &balancer[exporter.Logs]{exporters: map[string]*endpointExporter[exporter.Logs]{}}
 	eps := []string{"10.0.0.1:4317", "10.0.0.2:4317", "10.0.0.3:4317"}
 	lb.ring = newRing(eps)
 	for _, ep := range eps {
-		exp := newEndpointExporter(nil, ep)
+		exp := newEndpointExporter[exporter.Logs](nil, ep)
 		lb.exporters[ep] = exp
 		lb.live = append(lb.live, exp)
 	}
