@@ -98,6 +98,55 @@ type Config struct {
 
 	// Staleness controls staleness markers for series that stop reporting.
 	Staleness StalenessConfig `mapstructure:"staleness"`
+
+	// ContribKeys are keys of contrib's prometheusremotewrite exporter that Sieve does not take.
+	// They are decoded only so that a configuration moved from contrib is refused with the key
+	// to use instead, rather than with the collector's bare "has invalid keys".
+	ContribKeys contribKeys `mapstructure:",squash"`
+}
+
+// contribKeys are contrib's keys with no counterpart of the same name; see contribGuidance.
+type contribKeys struct {
+	RemoteWriteQueue              any `mapstructure:"remote_write_queue"`
+	WAL                           any `mapstructure:"wal"`
+	ResourceToTelemetryConversion any `mapstructure:"resource_to_telemetry_conversion"`
+	SendMetadata                  any `mapstructure:"send_metadata"`
+	MaxBatchRequestParallelism    any `mapstructure:"max_batch_request_parallelism"`
+	HTTP                          any `mapstructure:"http"`
+	TranslationStrategy           any `mapstructure:"translation_strategy"`
+	ProtobufMessage               any `mapstructure:"protobuf_message"`
+	DisableScopeInfo              any `mapstructure:"disable_scope_info"`
+	IncludeMetadataKeys           any `mapstructure:"include_metadata_keys"`
+	ConvertExplicitHistogramsNHCB any `mapstructure:"convert_explicit_histograms_to_nhcb"`
+	KeepClassicHistograms         any `mapstructure:"keep_classic_histograms"`
+}
+
+// guidance names, for each of contrib's keys set, what to use in Sieve.
+func (k contribKeys) guidance() []error {
+	var errs []error
+	for _, g := range []struct {
+		set  bool
+		key  string
+		what string
+	}{
+		{k.RemoteWriteQueue != nil, "remote_write_queue", "use sending_queue (num_consumers must stay 1, to keep each series in order) and shards for parallel requests"},
+		{k.WAL != nil, "wal", "use a persistent sending queue: sending_queue::storage: file_storage"},
+		{k.ResourceToTelemetryConversion != nil, "resource_to_telemetry_conversion", "resource attributes go to target_info (target_info::enabled); copy the ones a series needs to its data points with the transform processor"},
+		{k.SendMetadata != nil, "send_metadata", `remote write 2.0 (protocol: "2.0", the default) carries metadata with every series`},
+		{k.MaxBatchRequestParallelism != nil, "max_batch_request_parallelism", "use shards"},
+		{k.HTTP != nil, "http", "put the HTTP client keys (endpoint, headers, tls, timeout, auth) at the top level"},
+		{k.TranslationStrategy != nil, "translation_strategy", "add_metric_suffixes selects the suffixes; names are always escaped to Prometheus' classic character set"},
+		{k.ProtobufMessage != nil, "protobuf_message", `use protocol: "1.0" or "2.0"`},
+		{k.DisableScopeInfo != nil, "disable_scope_info", "Sieve adds no scope labels"},
+		{k.IncludeMetadataKeys != nil, "include_metadata_keys", "not supported; set fixed headers with headers"},
+		{k.ConvertExplicitHistogramsNHCB != nil, "convert_explicit_histograms_to_nhcb", "not supported: explicit histograms are sent as classic _bucket series"},
+		{k.KeepClassicHistograms != nil, "keep_classic_histograms", "not supported: explicit histograms are always sent as classic series"},
+	} {
+		if g.set {
+			errs = append(errs, fmt.Errorf("%s: a key of contrib's prometheusremotewrite exporter that Sieve does not take: %s", g.key, g.what))
+		}
+	}
+	return errs
 }
 
 // TargetInfoConfig controls the target_info series.
@@ -128,7 +177,7 @@ type StalenessConfig struct {
 
 // Validate checks the configuration without modifying it.
 func (cfg *Config) Validate() error {
-	var errs []error
+	errs := cfg.ContribKeys.guidance()
 	if cfg.Endpoint == "" {
 		errs = append(errs, errors.New("endpoint: must be set"))
 	} else if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

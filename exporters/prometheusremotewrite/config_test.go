@@ -99,5 +99,33 @@ func TestInvalidConfigs(t *testing.T) {
 
 func TestUnknownKeyRefused(t *testing.T) {
 	_, err := loadConfig(t, "unknown_key.yaml")
-	require.ErrorContains(t, err, "remote_write_queue")
+	require.ErrorContains(t, err, "sending_queues")
+}
+
+// A configuration moved from contrib is refused naming each key Sieve does not take, and what
+// to use instead.
+func TestContribKeysNameTheirSieveCounterpart(t *testing.T) {
+	cfg, err := loadConfig(t, "contrib_keys.yaml")
+	require.NoError(t, err)
+	err = cfg.Validate()
+	for _, want := range []string{
+		"remote_write_queue: a key of contrib's prometheusremotewrite exporter that Sieve does not take: use sending_queue",
+		"wal: a key of contrib's prometheusremotewrite exporter that Sieve does not take: use a persistent sending queue: sending_queue::storage: file_storage",
+		"resource_to_telemetry_conversion: ", "target_info",
+		"send_metadata: ", "max_batch_request_parallelism: ", "use shards",
+		"http: ", "translation_strategy: ", "protobuf_message: ", `use protocol: "1.0" or "2.0"`,
+		"disable_scope_info: ", "include_metadata_keys: ", "convert_explicit_histograms_to_nhcb: ", "keep_classic_histograms: ",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	// Without them the same configuration is valid.
+	cfg.ContribKeys = contribKeys{}
+	require.NoError(t, cfg.Validate())
+}
+
+// contrib's type name is accepted as a deprecated alias.
+func TestContribTypeNameIsAnAlias(t *testing.T) {
+	f, ok := NewFactory().(interface{ DeprecatedAlias() component.Type })
+	require.True(t, ok)
+	require.Equal(t, "prometheusremotewrite", f.DeprecatedAlias().String())
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/xexporter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
@@ -19,10 +20,13 @@ import (
 
 // NewFactory returns the factory of the prometheus_remote_write exporter.
 func NewFactory() exporter.Factory {
-	return exporter.NewFactory(
+	return xexporter.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
-		exporter.WithMetrics(createMetrics, metadata.MetricsStability),
+		xexporter.WithMetrics(createMetrics, metadata.MetricsStability),
+		// contrib's name, so that a configuration moved from contrib loads (with a deprecation
+		// warning at start).
+		xexporter.WithDeprecatedTypeAlias(metadata.DeprecatedType),
 	)
 }
 

@@ -42,6 +42,8 @@ func TestBrokenConfigIsRefusedNamingTheKey(t *testing.T) {
 		"bad-value.yaml":         "limit_percentage",
 		"unknown-component.yaml": "lokii",
 		"wrong-type.yaml":        "send_batch_size",
+		// contrib's exporter name is taken; its keys that Sieve does not take name the way out.
+		"contrib-prometheusremotewrite.yaml": "wal: a key of contrib's prometheusremotewrite exporter that Sieve does not take: use a persistent sending queue: sending_queue::storage: file_storage",
 	} {
 		t.Run(file, func(t *testing.T) {
 			out, err := sieveCommand(t, "validate", "--config", filepath.Join("testdata", file))
@@ -62,4 +64,10 @@ func TestComponentsListed(t *testing.T) {
 	} {
 		require.True(t, strings.Contains(out, "- name: "+name+"\n"), "component %s missing from `sieve components`", name)
 	}
+}
+
+// contrib's name for the remote-write exporter still loads, as a deprecated alias.
+func TestContribExporterNameAccepted(t *testing.T) {
+	out, err := sieveCommand(t, "validate", "--config", filepath.Join("testdata", "contrib-prometheusremotewrite-alias.yaml"))
+	require.NoError(t, err, out)
 }

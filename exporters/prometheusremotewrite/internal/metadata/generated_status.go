@@ -9,8 +9,9 @@ import (
 )
 
 var (
-	Type      = component.MustNewType("prometheus_remote_write")
-	ScopeName = "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
+	Type           = component.MustNewType("prometheus_remote_write")
+	DeprecatedType = component.MustNewType("prometheusremotewrite")
+	ScopeName      = "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 )
 
 const (
