@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,8 +84,14 @@ type Config struct {
 	TenantHeader string `mapstructure:"tenant_header"`
 
 	// AddMetricSuffixes appends unit and "_total" suffixes following the
-	// OpenTelemetry-to-Prometheus naming rules.
+	// OpenTelemetry-to-Prometheus naming rules. translation_strategy, when set, takes precedence.
 	AddMetricSuffixes bool `mapstructure:"add_metric_suffixes"`
+
+	// TranslationStrategy is otlptranslator's naming strategy, as contrib and Prometheus name
+	// it: UnderscoreEscapingWithSuffixes, UnderscoreEscapingWithoutSuffixes,
+	// NoUTF8EscapingWithSuffixes or NoTranslation. Empty follows add_metric_suffixes. The last two
+	// send UTF-8 names, which only a backend with UTF-8 names (Prometheus 3) accepts.
+	TranslationStrategy string `mapstructure:"translation_strategy"`
 
 	// TargetInfo controls the target_info series carrying resource attributes.
 	TargetInfo TargetInfoConfig `mapstructure:"target_info"`
@@ -113,7 +120,6 @@ type contribKeys struct {
 	SendMetadata                  any `mapstructure:"send_metadata"`
 	MaxBatchRequestParallelism    any `mapstructure:"max_batch_request_parallelism"`
 	HTTP                          any `mapstructure:"http"`
-	TranslationStrategy           any `mapstructure:"translation_strategy"`
 	ProtobufMessage               any `mapstructure:"protobuf_message"`
 	DisableScopeInfo              any `mapstructure:"disable_scope_info"`
 	IncludeMetadataKeys           any `mapstructure:"include_metadata_keys"`
@@ -135,7 +141,6 @@ func (k contribKeys) guidance() []error {
 		{k.SendMetadata != nil, "send_metadata", `remote write 2.0 (protocol: "2.0", the default) carries metadata with every series`},
 		{k.MaxBatchRequestParallelism != nil, "max_batch_request_parallelism", "use shards"},
 		{k.HTTP != nil, "http", "put the HTTP client keys (endpoint, headers, tls, timeout, auth) at the top level"},
-		{k.TranslationStrategy != nil, "translation_strategy", "add_metric_suffixes selects the suffixes; names are always escaped to Prometheus' classic character set"},
 		{k.ProtobufMessage != nil, "protobuf_message", `use protocol: "1.0" or "2.0"`},
 		{k.DisableScopeInfo != nil, "disable_scope_info", "Sieve adds no scope labels"},
 		{k.IncludeMetadataKeys != nil, "include_metadata_keys", "not supported; set fixed headers with headers"},
@@ -178,6 +183,9 @@ type StalenessConfig struct {
 // Validate checks the configuration without modifying it.
 func (cfg *Config) Validate() error {
 	errs := cfg.ContribKeys.guidance()
+	if cfg.TranslationStrategy != "" && !slices.Contains(translationStrategies, cfg.TranslationStrategy) {
+		errs = append(errs, fmt.Errorf("translation_strategy: %q is not one of %s", cfg.TranslationStrategy, strings.Join(translationStrategies, ", ")))
+	}
 	if cfg.Endpoint == "" {
 		errs = append(errs, errors.New("endpoint: must be set"))
 	} else if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

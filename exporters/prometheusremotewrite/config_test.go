@@ -83,6 +83,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_stale_after.yaml", "staleness::stale_after"},
 		{"invalid_staleness_max_series.yaml", "staleness::max_series"},
 		{"invalid_shutdown_timeout.yaml", "shutdown_timeout: must not be negative (got -5s)"},
+		{"invalid_translation_strategy.yaml", `translation_strategy: "UTF8" is not one of UnderscoreEscapingWithSuffixes, UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes, NoTranslation`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -113,7 +114,7 @@ func TestContribKeysNameTheirSieveCounterpart(t *testing.T) {
 		"wal: a key of contrib's prometheusremotewrite exporter that Sieve does not take: use a persistent sending queue: sending_queue::storage: file_storage",
 		"resource_to_telemetry_conversion: ", "target_info",
 		"send_metadata: ", "max_batch_request_parallelism: ", "use shards",
-		"http: ", "translation_strategy: ", "protobuf_message: ", `use protocol: "1.0" or "2.0"`,
+		"http: ", "protobuf_message: ", `use protocol: "1.0" or "2.0"`,
 		"disable_scope_info: ", "include_metadata_keys: ", "convert_explicit_histograms_to_nhcb: ", "keep_classic_histograms: ",
 	} {
 		require.ErrorContains(t, err, want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/otlptranslator"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
@@ -144,14 +145,15 @@ func FuzzNames(f *testing.F) {
 		} else {
 			m.SetEmptyGauge()
 		}
-		got := metricName(m, "", true)
+		namer := otlptranslator.NewMetricNamer("", otlptranslator.UnderscoreEscapingWithSuffixes)
+		got := metricName(&namer, m)
 		if got != "" {
 			require.True(t, validMetricName(got), "%q -> %q", name, got)
 		}
 		if counter && got != "" {
 			require.True(t, slices.Equal([]byte(got[max(len(got)-6, 0):]), []byte("_total")) || got == "total", got)
 		}
-		ln := labelName(name)
+		ln := labelName(&otlptranslator.LabelNamer{}, name)
 		if ln != "" {
 			require.True(t, validLabelName(ln), "%q -> %q", name, ln)
 			require.False(t, len(ln) > 1 && ln[:2] == "__", ln)

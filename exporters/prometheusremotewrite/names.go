@@ -3,47 +3,85 @@ package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/pro
 import (
 	"strings"
 
+	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
-// unitSuffixes maps UCUM units to the Prometheus base-unit words used as
-// name suffixes, following the OpenTelemetry compatibility specification.
-var unitSuffixes = map[string]string{
-	"d":    "days",
-	"h":    "hours",
-	"min":  "minutes",
-	"s":    "seconds",
-	"ms":   "milliseconds",
-	"us":   "microseconds",
-	"ns":   "nanoseconds",
-	"By":   "bytes",
-	"KiBy": "kibibytes",
-	"MiBy": "mebibytes",
-	"GiBy": "gibibytes",
-	"TiBy": "tibibytes",
-	"KBy":  "kilobytes",
-	"MBy":  "megabytes",
-	"GBy":  "gigabytes",
-	"TBy":  "terabytes",
-	"m":    "meters",
-	"V":    "volts",
-	"A":    "amperes",
-	"J":    "joules",
-	"W":    "watts",
-	"g":    "grams",
-	"Cel":  "celsius",
-	"Hz":   "hertz",
-	"%":    "percent",
+// Metric and label names come from prometheus/otlptranslator, the naming Prometheus' own OTLP
+// receiver uses, with its translation strategies. Sieve adds one rule to label names: a name that
+// starts with "_" gets a "key" prefix, because names starting with "__" are reserved for
+// Prometheus itself and must not be injectable from data (otlptranslator keeps "__name__" and
+// "_x" as they are).
+
+// strategy is the translation strategy in force: translation_strategy, else the one
+// add_metric_suffixes selects.
+func strategy(cfg *Config) otlptranslator.TranslationStrategyOption {
+	if cfg.TranslationStrategy != "" {
+		return otlptranslator.TranslationStrategyOption(cfg.TranslationStrategy)
+	}
+	if cfg.AddMetricSuffixes {
+		return otlptranslator.UnderscoreEscapingWithSuffixes
+	}
+	return otlptranslator.UnderscoreEscapingWithoutSuffixes
 }
 
-var perUnitSuffixes = map[string]string{
-	"s":  "second",
-	"m":  "minute",
-	"h":  "hour",
-	"d":  "day",
-	"w":  "week",
-	"mo": "month",
-	"y":  "year",
+var translationStrategies = []string{
+	string(otlptranslator.UnderscoreEscapingWithSuffixes),
+	string(otlptranslator.UnderscoreEscapingWithoutSuffixes),
+	string(otlptranslator.NoUTF8EscapingWithSuffixes),
+	string(otlptranslator.NoTranslation),
+}
+
+// isCounter reports whether the metric maps to a Prometheus counter, which
+// is what earns the _total suffix.
+func isCounter(m pmetric.Metric) bool {
+	return m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic()
+}
+
+func translatorType(m pmetric.Metric) otlptranslator.MetricType {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return otlptranslator.MetricTypeGauge
+	case pmetric.MetricTypeSum:
+		if m.Sum().IsMonotonic() {
+			return otlptranslator.MetricTypeMonotonicCounter
+		}
+		return otlptranslator.MetricTypeNonMonotonicCounter
+	case pmetric.MetricTypeHistogram:
+		return otlptranslator.MetricTypeHistogram
+	case pmetric.MetricTypeExponentialHistogram:
+		return otlptranslator.MetricTypeExponentialHistogram
+	case pmetric.MetricTypeSummary:
+		return otlptranslator.MetricTypeSummary
+	}
+	return otlptranslator.MetricTypeUnknown
+}
+
+// metricName builds the Prometheus metric family name of an OpenTelemetry metric; "" when
+// nothing is left of the name (the caller counts the drop).
+func metricName(namer *otlptranslator.MetricNamer, m pmetric.Metric) string {
+	name, err := namer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: translatorType(m)})
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// labelName turns an attribute key into a Prometheus label name; "" for an empty key.
+func labelName(namer *otlptranslator.LabelNamer, key string) string {
+	if key == "" {
+		return ""
+	}
+	name, err := namer.Build(key)
+	if err != nil {
+		// Nothing valid was left of the key (e.g. only non-ASCII letters): keep the attribute
+		// under a name that cannot clash with a reserved one.
+		return "key_"
+	}
+	if strings.HasPrefix(name, "_") {
+		return "key" + name
+	}
+	return name
 }
 
 func isNameRune(r rune, first bool) bool {
@@ -56,6 +94,8 @@ func isNameRune(r rune, first bool) bool {
 	return false
 }
 
+// validMetricName and validLabelName check names given in the configuration (namespace,
+// external labels) against Prometheus' classic character set.
 func validMetricName(s string) bool {
 	if s == "" {
 		return false
@@ -78,129 +118,4 @@ func validLabelName(s string) bool {
 		}
 	}
 	return true
-}
-
-// nameTokens splits an OpenTelemetry name into the alphanumeric words that
-// the Prometheus name is built from, so that "http.server.duration" and
-// "http__server-duration" both become http_server_duration.
-func nameTokens(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == ':')
-	})
-}
-
-func unitTokens(unit string) (main, per string) {
-	// Annotations such as {request} carry no unit information.
-	if i := strings.IndexByte(unit, '{'); i >= 0 {
-		unit = unit[:i]
-	}
-	unit = strings.TrimSpace(unit)
-	if unit == "" {
-		return "", ""
-	}
-	m, p, hasPer := strings.Cut(unit, "/")
-	if s, ok := unitSuffixes[m]; ok {
-		main = s
-	} else if m != "1" {
-		main = strings.Join(nameTokens(m), "_")
-	}
-	if hasPer {
-		if s, ok := perUnitSuffixes[p]; ok {
-			per = s
-		} else {
-			per = strings.Join(nameTokens(p), "_")
-		}
-	}
-	return main, per
-}
-
-func containsToken(tokens []string, t string) bool {
-	for _, x := range tokens {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
-// isCounter reports whether the metric maps to a Prometheus counter, which
-// is what earns the _total suffix.
-func isCounter(m pmetric.Metric) bool {
-	return m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic()
-}
-
-// metricName builds the Prometheus metric family name for an OpenTelemetry
-// metric: sanitised words, optional namespace, unit suffix, "_ratio" for
-// dimensionless gauges and "_total" for counters.
-func metricName(m pmetric.Metric, namespace string, addSuffixes bool) string {
-	tokens := nameTokens(m.Name())
-	if addSuffixes {
-		if isCounter(m) {
-			// "total" is re-added as the last word below.
-			out := tokens[:0:0]
-			for _, t := range tokens {
-				if t != "total" {
-					out = append(out, t)
-				}
-			}
-			tokens = out
-		}
-		main, per := unitTokens(m.Unit())
-		if main != "" && !containsToken(tokens, main) {
-			tokens = append(tokens, main)
-		}
-		if per != "" && !containsToken(tokens, per) {
-			tokens = append(tokens, "per", per)
-		}
-		if m.Unit() == "1" && m.Type() == pmetric.MetricTypeGauge && !containsToken(tokens, "ratio") {
-			tokens = append(tokens, "ratio")
-		}
-		if isCounter(m) {
-			tokens = append(tokens, "total")
-		}
-	}
-	name := strings.Join(tokens, "_")
-	if namespace != "" {
-		name = namespace + "_" + name
-	}
-	if name != "" && name[0] >= '0' && name[0] <= '9' {
-		name = "_" + name
-	}
-	return name
-}
-
-// labelName sanitises an attribute key into a Prometheus label name.
-// Invalid characters become "_", a leading digit gets a "key_" prefix and a
-// leading underscore gets a "key" prefix, since names starting with "__" are
-// reserved for Prometheus itself and must not be injectable from data.
-func labelName(key string) string {
-	valid := true
-	for i, r := range key {
-		if r == ':' || !isNameRune(r, i == 0) {
-			valid = false
-			break
-		}
-	}
-	if valid && !strings.HasPrefix(key, "_") {
-		return key
-	}
-	var b strings.Builder
-	b.Grow(len(key) + 4)
-	for _, r := range key {
-		if r == ':' || !isNameRune(r, false) {
-			b.WriteByte('_')
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	s := b.String()
-	switch {
-	case s == "":
-		return ""
-	case s[0] >= '0' && s[0] <= '9':
-		return "key_" + s
-	case s[0] == '_':
-		return "key" + s
-	}
-	return s
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/otlptranslator"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -206,9 +207,12 @@ func dedupe[T any](b *batch, xs []T, ts func(T) int64) []T {
 type translator struct {
 	// names caches metric family names, which are costly to build and
 	// repeat in every batch. It is reset when it grows past maxNameCache.
-	names          map[nameKey]*familyNames
-	namespace      string
-	addSuffixes    bool
+	names       map[nameKey]*familyNames
+	metricNamer otlptranslator.MetricNamer
+	labelNamer  otlptranslator.LabelNamer
+	// labels caches label names: they are built for every attribute of every point. It is reset
+	// when it grows past maxNameCache.
+	labels         map[string]string
 	targetInfo     bool
 	exemplars      bool
 	externalLabels []prompb.Label
@@ -234,7 +238,7 @@ func (t *translator) familyNames(m pmetric.Metric) *familyNames {
 	if len(t.names) >= maxNameCache {
 		clear(t.names)
 	}
-	base := metricName(m, t.namespace, t.addSuffixes)
+	base := metricName(&t.metricNamer, m)
 	n := &familyNames{base: base}
 	if base != "" {
 		n.bucket, n.sum, n.count = base+"_bucket", base+"_sum", base+"_count"
@@ -243,11 +247,25 @@ func (t *translator) familyNames(m pmetric.Metric) *familyNames {
 	return n
 }
 
+// labelName is labelName through the cache.
+func (t *translator) labelName(key string) string {
+	if n, ok := t.labels[key]; ok {
+		return n
+	}
+	if len(t.labels) >= maxNameCache {
+		clear(t.labels)
+	}
+	n := labelName(&t.labelNamer, key)
+	t.labels[key] = n
+	return n
+}
+
 func newTranslator(cfg *Config) *translator {
 	t := &translator{
 		names:       make(map[nameKey]*familyNames),
-		namespace:   cfg.Namespace,
-		addSuffixes: cfg.AddMetricSuffixes,
+		metricNamer: otlptranslator.NewMetricNamer(cfg.Namespace, strategy(cfg)),
+		labelNamer:  otlptranslator.LabelNamer{UTF8Allowed: !strategy(cfg).ShouldEscape()},
+		labels:      make(map[string]string),
 		targetInfo:  cfg.TargetInfo.Enabled,
 		exemplars:   cfg.SendExemplars,
 	}
@@ -330,7 +348,7 @@ func (t *translator) addTargetInfo(res pcommon.Resource, base []prompb.Label, ts
 		if isIdentifyingAttr(k) {
 			continue
 		}
-		ls = append(ls, prompb.Label{Name: labelName(k), Value: v.AsString()})
+		ls = append(ls, prompb.Label{Name: t.labelName(k), Value: v.AsString()})
 		n++
 	}
 	if n == 0 {
@@ -381,7 +399,7 @@ func (t *translator) pointLabels(b *batch, name string, base []prompb.Label, att
 	ls := b.scratch[:0]
 	ls = append(ls, prompb.Label{Name: nameLabel, Value: name})
 	for k, v := range attrs.All() {
-		ln := labelName(k)
+		ln := t.labelName(k)
 		if ln == nameLabel || ln == "" {
 			continue
 		}
@@ -637,7 +655,7 @@ func (t *translator) addExemplars(b *batch, s *series, exs pmetric.ExemplarSlice
 			runes += len("span_id") + 16
 		}
 		for k, val := range ex.FilteredAttributes().All() {
-			l := prompb.Label{Name: labelName(k), Value: val.AsString()}
+			l := prompb.Label{Name: t.labelName(k), Value: val.AsString()}
 			if l.Name == "" || l.Value == "" {
 				continue
 			}

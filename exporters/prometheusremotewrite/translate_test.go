@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/otlptranslator"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -298,7 +299,9 @@ func TestMetricName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.unit, func(t *testing.T) {
-			got := metricName(mk(tt.name, tt.unit, tt.typ, tt.monotonic), tt.namespace, tt.suffixes)
+			cfg := &Config{Namespace: tt.namespace, AddMetricSuffixes: tt.suffixes}
+			namer := otlptranslator.NewMetricNamer(cfg.Namespace, strategy(cfg))
+			got := metricName(&namer, mk(tt.name, tt.unit, tt.typ, tt.monotonic))
 			require.Equal(t, tt.want, got)
 			if got != "" {
 				require.True(t, validMetricName(got), got)
@@ -319,7 +322,7 @@ func TestLabelName(t *testing.T) {
 	}
 	for in, want := range tests {
 		t.Run(in, func(t *testing.T) {
-			got := labelName(in)
+			got := labelName(&otlptranslator.LabelNamer{}, in)
 			require.Equal(t, want, got)
 			require.True(t, validLabelName(got) && !strings.HasPrefix(got, "__"), got)
 		})
@@ -402,6 +405,35 @@ func TestExemplarPlacement(t *testing.T) {
 				return
 			}
 			require.Equal(t, []string{tt.wantLE}, got)
+		})
+	}
+}
+
+// translation_strategy selects otlptranslator's strategy, for metric and label names alike;
+// unset, add_metric_suffixes chooses between the two escaping ones.
+func TestTranslationStrategies(t *testing.T) {
+	m := pmetric.NewMetric()
+	m.SetName("http.server.duration")
+	m.SetUnit("s")
+	m.SetEmptyHistogram()
+	for _, tt := range []struct {
+		strategy    string
+		suffixes    bool
+		name, label string
+	}{
+		{"", true, "http_server_duration_seconds", "http_method"},
+		{"", false, "http_server_duration", "http_method"},
+		{"UnderscoreEscapingWithSuffixes", false, "http_server_duration_seconds", "http_method"},
+		{"UnderscoreEscapingWithoutSuffixes", true, "http_server_duration", "http_method"},
+		{"NoUTF8EscapingWithSuffixes", true, "http.server.duration_seconds", "http.method"},
+		{"NoTranslation", true, "http.server.duration", "http.method"},
+	} {
+		t.Run(tt.strategy, func(t *testing.T) {
+			tr := newTranslator(&Config{TranslationStrategy: tt.strategy, AddMetricSuffixes: tt.suffixes})
+			require.Equal(t, tt.name, tr.familyNames(m).base)
+			require.Equal(t, tt.label, tr.labelName("http.method"))
+			got := tr.labelName("__reserved")
+			require.True(t, strings.HasPrefix(got, "key_") && !strings.HasPrefix(got, "__"), "reserved names never come from data: %q", got)
 		})
 	}
 }
