@@ -12,6 +12,11 @@ import (
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestLokiRoundTrip(t *testing.T) {
@@ -112,4 +117,65 @@ func TestCloseRemovesDirectory(t *testing.T) {
 	_, err = os.Stat(dir)
 	require.True(t, os.IsNotExist(err), "data dir %s must be removed", dir)
 	require.True(t, e.proc.exited())
+}
+
+func TestJaegerRoundTrip(t *testing.T) {
+	j := StartJaeger(t, JaegerOptions{})
+	// A trace ID with a leading zero byte: Jaeger's JSON drops leading zeros, the helper restores them.
+	tid := pcommon.TraceID{0x00, 0x1a, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	now := time.Now().Truncate(time.Microsecond)
+	td := ptrace.NewTraces()
+	for i, svc := range []string{"frontend", "payment"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", svc)
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 1, byte(i + 1)})
+		if i > 0 {
+			sp.SetParentSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 1, 1})
+			sp.Status().SetCode(ptrace.StatusCodeError)
+		}
+		sp.SetName(svc + " op")
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i) * time.Millisecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(50 * time.Millisecond)))
+		sp.Attributes().PutStr("http.route", "/pay")
+	}
+	conn, err := grpc.NewClient(j.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx := context.Background()
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+	require.NoError(t, err)
+
+	var spans []JaegerSpan
+	require.Eventually(t, func() bool {
+		spans, err = j.Trace(ctx, tid.String())
+		return err == nil && len(spans) == 2
+	}, 10*time.Second, 50*time.Millisecond, "trace: %v, %d spans", err, len(spans))
+	require.Equal(t, "001a02030405060708090a0b0c0d0e0f", spans[0].TraceID)
+	require.Equal(t, "frontend", spans[0].Service)
+	require.Equal(t, "frontend op", spans[0].Operation)
+	require.Equal(t, "0000000000000101", spans[0].SpanID)
+	require.Empty(t, spans[0].ParentSpanID)
+	require.False(t, spans[0].Error())
+	require.Equal(t, now, spans[0].Start)
+	require.Equal(t, 50*time.Millisecond, spans[0].Duration)
+	require.Equal(t, "/pay", spans[0].Tags["http.route"])
+	require.Equal(t, "payment", spans[1].Service)
+	require.Equal(t, "0000000000000101", spans[1].ParentSpanID)
+	require.True(t, spans[1].Error())
+
+	found, err := j.FindTraces(ctx, "payment", now.Add(-time.Minute), now.Add(time.Minute), 10)
+	require.NoError(t, err)
+	require.Len(t, found, 1)
+	require.Equal(t, tid.String(), found[0].TraceID)
+	require.Len(t, found[0].Spans, 2, "a found trace comes with the spans of every service")
+	services, err := j.Services(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"frontend", "payment"}, services)
+
+	missing, err := j.Trace(ctx, "0123456789abcdef0123456789abcdef")
+	require.NoError(t, err)
+	require.Empty(t, missing)
 }

@@ -1,5 +1,5 @@
 // Package backends starts the real servers Sieve's tests and demo talk to (Grafana Loki,
-// Prometheus, etcd) on free loopback ports in temporary directories, waits until they are ready
+// Prometheus, Jaeger, etcd) on free loopback ports in temporary directories, waits until they are ready
 // and stops them again, leaving no process or directory behind.
 package backends
 

@@ -20,6 +20,21 @@ func StartLoki(tb testing.TB, opts LokiOptions) *Loki {
 	return l
 }
 
+// StartJaeger starts a real Jaeger v2 (in-memory storage) for a test and stops it at the test's cleanup.
+func StartJaeger(tb testing.TB, opts JaegerOptions) *Jaeger {
+	tb.Helper()
+	j, err := NewJaeger(context.Background(), opts)
+	if err != nil {
+		tb.Fatalf("start jaeger: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := j.Close(); err != nil {
+			tb.Errorf("stop jaeger: %v", err)
+		}
+	})
+	return j
+}
+
 // StartPrometheus starts a real Prometheus for a test and stops it at the test's cleanup.
 func StartPrometheus(tb testing.TB, opts PrometheusOptions) *Prometheus {
 	tb.Helper()

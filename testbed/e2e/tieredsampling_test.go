@@ -46,8 +46,8 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 		// statusText, when set, is http.response.status_code (the current semantic conventions'
 		// name) written as text, as loggers that format every field do.
 		statusText string
-		uid      bool
-		percent  float64 // expected keep rate
+		uid        bool
+		percent    float64 // expected keep rate
 	}
 	classes := []class{
 		{"error", 300, plog.SeverityNumberError, 0, "", true, 100},

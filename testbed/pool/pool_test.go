@@ -374,10 +374,10 @@ func TestPoolAnswersLikeOneGateway(t *testing.T) {
 	require.Equal(t, 3, three.series, "each gateway writes its own series")
 	for h, hp := range hops {
 		for _, q := range []struct {
-			name           string
-			exact          float64
-			one, three     float64
-			bound          float64
+			name       string
+			exact      float64
+			one, three float64
+			bound      float64
 		}{
 			// The default bounds grow by 17% per bucket; interpolation inside the bucket that
 			// holds the quantile stays well within it. P99.9 rests on 0.1% of the spans.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Sieve's tests and demo need on a fresh machine: Prometheus (with promtool), etcd,
 # podman and runc (the container image test) from the distribution's packages, and a Loki server
-# built from its module source.
+# and a Jaeger v2 server built from their module sources.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 log() { echo "install-deps: $*" >&2; }
@@ -31,3 +31,5 @@ log "kubectl: $(kubectl version --client 2>&1 | head -1)"
 log "podman: $(podman --version 2>&1 | head -1), runc: $(runc --version 2>&1 | head -1)"
 loki=$("$here/install-loki.sh")
 log "loki: $loki"
+jaeger=$("$here/install-jaeger.sh")
+log "jaeger: $jaeger"

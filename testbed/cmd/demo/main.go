@@ -1,5 +1,5 @@
-// Command demo runs Sieve's demo: real Loki and Prometheus, Sieve with the demo pipeline, and a
-// small shop of services logging through zap + otelzap and tracing with the OpenTelemetry SDK.
+// Command demo runs Sieve's demo: real Loki, Prometheus and Jaeger, Sieve with the demo pipeline,
+// and a small shop of services logging through zap + otelzap and tracing with the OpenTelemetry SDK.
 // It prints progress, then what was sent and what each backend holds, and stops everything
 // (also on Ctrl-C).
 package main
@@ -27,7 +27,7 @@ func main() {
 		config   = flag.String("config", sieveproc.RepoPath("configs/demo.yaml"), "Sieve configuration")
 		duration = flag.Duration("duration", 45*time.Second, "how long the services send traffic")
 		rate     = flag.Float64("rate", 40, "front-door requests per second")
-		keep     = flag.Bool("keep", false, "keep Loki, Prometheus and Sieve running after the summary until Ctrl-C")
+		keep     = flag.Bool("keep", false, "keep Loki, Prometheus, Jaeger and Sieve running after the summary until Ctrl-C")
 	)
 	flag.Parse()
 	if *sieveBin != "" {
@@ -62,13 +62,22 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 	defer closeAndSay("Prometheus", prom.Close)
 	fmt.Println("    Prometheus:", prom.URL)
 
+	step("starting Jaeger v2 (in-memory storage, OTLP/gRPC in, query API, loopback)")
+	jaeger, err := backends.NewJaeger(ctx, backends.JaegerOptions{})
+	if err != nil {
+		return err
+	}
+	defer closeAndSay("Jaeger", jaeger.Close)
+	fmt.Println("    Jaeger query API:", jaeger.QueryURL, " OTLP/gRPC:", jaeger.OTLPGRPC)
+
 	step("starting Sieve with %s", config)
 	sieve, err := sieveproc.Start(ctx, sieveproc.Options{
 		Config: config,
 		Env: map[string]string{
-			"SIEVE_LOKI_OTLP_URL":     loki.OTLPURL(),
-			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
-			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),
+			"SIEVE_LOKI_OTLP_URL":        loki.OTLPURL(),
+			"SIEVE_LOKI_PUSH_URL":        loki.PushURL(),
+			"SIEVE_PROMETHEUS_RW_URL":    prom.RemoteWriteURL(),
+			"SIEVE_TRACES_OTLP_ENDPOINT": jaeger.OTLPGRPC,
 		},
 	})
 	if err != nil {
@@ -120,7 +129,14 @@ wait:
 		}
 		time.Sleep(time.Second)
 	}
-	return summary(ctx, stats, loki, prom, started)
+	if err := summary(ctx, stats, loki, prom, jaeger, started); err != nil {
+		return err
+	}
+	if keep && ctx.Err() == nil {
+		step("the stack keeps running for the example queries: Ctrl-C stops it")
+		<-ctx.Done()
+	}
+	return nil
 }
 
 // lokiByLevel counts the records Loki holds per service and level.
@@ -149,7 +165,7 @@ func sumLevel(m map[string]map[string]float64, level string) float64 {
 	return n
 }
 
-func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, prom *backends.Prometheus, since time.Time) error {
+func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, prom *backends.Prometheus, jaeger *backends.Jaeger, since time.Time) error {
 	step("summary: log records sent by the services / kept by Sieve in Loki")
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "    service	error	warn	info	debug	without uid (dropped)")
@@ -205,14 +221,64 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 	}
 
 	fmt.Println()
+	fmt.Println("    Jaeger (the traces trace_sampling kept):")
+	example := jaegerSummary(ctx, jaeger, since)
+
+	fmt.Println()
 	fmt.Println("    Example queries (run `make demo DEMO_FLAGS=-keep` to keep the stack up for them):")
 	fmt.Printf("      curl -G %s/loki/api/v1/query_range --data-urlencode 'query={service_name=\"payment\", level=\"error\"}'\n", loki.URL)
 	fmt.Printf("      curl -G %s/api/v1/query --data-urlencode 'query=histogram_quantile(0.99, sum by (job) (rate(http_server_request_duration_seconds[1m])))'\n", prom.URL)
+	fmt.Printf("      curl -G %s/api/traces --data-urlencode service=payment --data-urlencode limit=20\n", jaeger.QueryURL)
+	if example != "" {
+		fmt.Printf("      curl %s/api/traces/%s\n", jaeger.QueryURL, example)
+	}
 	if _, err := os.Stat(sieveproc.RepoPath("dashboards")); err == nil {
 		fmt.Println("    Dashboards: in Grafana, Dashboards > New > Import, upload each dashboards/sieve-*.json and pick")
 		fmt.Println("    your Prometheus and Loki datasources; load dashboards/rules/*.yaml into Prometheus (dashboards/README.md).")
 	}
 	return nil
+}
+
+// jaegerSummary prints how many kept traces and spans Jaeger holds per service and returns the ID
+// of one trace, preferably one with an error span, for the example queries.
+func jaegerSummary(ctx context.Context, jaeger *backends.Jaeger, since time.Time) string {
+	services, err := jaeger.Services(ctx)
+	if err != nil {
+		fmt.Printf("      %v\n", err)
+		return ""
+	}
+	var example string
+	var exampleFailed bool
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "      service\ttraces\tspans\terror spans")
+	for _, svc := range services {
+		traces, err := jaeger.FindTraces(ctx, svc, since.Add(-time.Minute), time.Now().Add(time.Minute), 100_000)
+		if err != nil {
+			fmt.Fprintf(w, "      %s\t%v\n", svc, err)
+			continue
+		}
+		var spans, errs int
+		for _, tr := range traces {
+			for _, s := range tr.Spans {
+				if s.Service != svc {
+					continue
+				}
+				spans++
+				if s.Error() {
+					errs++
+					if !exampleFailed {
+						example, exampleFailed = tr.TraceID, true
+					}
+				}
+			}
+			if example == "" {
+				example = tr.TraceID
+			}
+		}
+		fmt.Fprintf(w, "      %s\t%d\t%d\t%d\n", svc, len(traces), spans, errs)
+	}
+	w.Flush()
+	return example
 }
 
 func first(s []string, n int) []string {

@@ -82,8 +82,9 @@ func AppendExporter(pipeline, exporter string) Edit {
 	}
 }
 
-// SampledTracesTo also sends the sampled traces, which the gateway only hands to the debug
-// exporter, to an OTLP gRPC endpoint so they can be counted. The rest of the pipeline is unchanged.
+// SampledTracesTo also sends the sampled traces, which the gateway hands to its trace backend
+// (SIEVE_TRACES_OTLP_ENDPOINT), to an OTLP gRPC endpoint so they can be counted. The rest of the
+// pipeline is unchanged.
 func SampledTracesTo(grpcAddr string) Edit {
 	return func(cfg map[string]any) error {
 		if err := Set(map[string]any{
