@@ -144,6 +144,8 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	require.NoError(t, l.Close())
 
 	loki := backends.StartLoki(t, backends.LokiOptions{})
+	// The demo's kept traces go to Jaeger: the exporter panels need its sends to succeed.
+	jaeger := backends.StartJaeger(t, backends.JaegerOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{
 		ScrapeTargets:  []string{fmt.Sprintf("127.0.0.1:%d", telemetryPort)},
 		ScrapeInterval: time.Second,
@@ -162,11 +164,12 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	sieve := sieveproc.StartT(t, sieveproc.Options{
 		Config: sieveproc.RepoPath("configs/demo.yaml"),
 		Env: map[string]string{
-			"SIEVE_LOKI_OTLP_URL":     lokiProxy + "/otlp",
-			"SIEVE_LOKI_PUSH_URL":     lokiProxy + "/loki/api/v1/push",
-			"SIEVE_PROMETHEUS_RW_URL": promProxy + "/api/v1/write",
-			"SIEVE_TELEMETRY_PORT":    fmt.Sprint(telemetryPort),
-			"SIEVE_POLICY_FILE":       policyFile,
+			"SIEVE_LOKI_OTLP_URL":        lokiProxy + "/otlp",
+			"SIEVE_LOKI_PUSH_URL":        lokiProxy + "/loki/api/v1/push",
+			"SIEVE_PROMETHEUS_RW_URL":    promProxy + "/api/v1/write",
+			"SIEVE_TRACES_OTLP_ENDPOINT": jaeger.OTLPGRPC,
+			"SIEVE_TELEMETRY_PORT":       fmt.Sprint(telemetryPort),
+			"SIEVE_POLICY_FILE":          policyFile,
 			// Span histograms are written at every flush; the default 30s outlasts the traffic.
 			"SIEVE_HISTOGRAM_FLUSH_INTERVAL": "1s",
 		},

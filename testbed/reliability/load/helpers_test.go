@@ -118,7 +118,7 @@ func TestGatewayConfigEdits(t *testing.T) {
 	var cfg map[string]any
 	require.NoError(t, yaml.Unmarshal(raw, &cfg))
 	pipelines := cfg["service"].(map[string]any)["pipelines"].(map[string]any)
-	require.Equal(t, []any{"otlp_grpc/traces", "otlp_grpc/sink"}, pipelines["traces/sampled"].(map[string]any)["exporters"])
+	require.Equal(t, []any{"${env:SIEVE_TRACES_EXPORTER:-otlp_grpc/traces}", "otlp_grpc/sink"}, pipelines["traces/sampled"].(map[string]any)["exporters"])
 	require.Equal(t, []any{"loki"}, pipelines["logs"].(map[string]any)["exporters"], "other pipelines unchanged")
 	file := cfg["extensions"].(map[string]any)["sampling_policy"].(map[string]any)["file"].(map[string]any)
 	require.Equal(t, "200ms", file["debounce"])
