@@ -3,9 +3,7 @@ package loadbalancing
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -93,45 +91,7 @@ func (e *logsExporter) consume(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return err
 	}
-	var retry plog.Logs
-	var retryable, permanent []error
-	for exp, part := range parts {
-		start := time.Now()
-		err := exp.exp.ConsumeLogs(ctx, part)
-		exp.inflight.Done()
-		e.telemetry.LoadbalancerBackendLatency.Record(ctx, time.Since(start).Milliseconds(), exp.endpointAttr)
-		if err == nil {
-			e.telemetry.LoadbalancerBackendOutcome.Add(ctx, 1, exp.successAttr)
-			continue
-		}
-		e.telemetry.LoadbalancerBackendOutcome.Add(ctx, 1, exp.failureAttr)
-		err = fmt.Errorf("endpoint %s: %w", exp.endpoint, err)
-		if consumererror.IsPermanent(err) {
-			permanent = append(permanent, err)
-			continue
-		}
-		// Only what failed is retried: resending the whole batch would duplicate on every
-		// endpoint that took its part.
-		if retryable == nil {
-			retry = plog.NewLogs()
-		}
-		retryable = append(retryable, err)
-		for i := 0; i < part.ResourceLogs().Len(); i++ {
-			part.ResourceLogs().At(i).CopyTo(retry.ResourceLogs().AppendEmpty())
-		}
-	}
-	switch {
-	case retryable != nil:
-		// A permanent error in the chain would make the retryable part be dropped too; its text
-		// is kept, its type is not.
-		for _, p := range permanent {
-			retryable = append(retryable, errors.New(p.Error()))
-		}
-		return consumererror.NewLogs(errors.Join(retryable...), retry)
-	case permanent != nil:
-		return errors.Join(permanent...)
-	}
-	return nil
+	return sendParts(ctx, e.telemetry, parts, logsSignal)
 }
 
 // route splits ld into one part per endpoint in a single pass, copying each record once and its
@@ -166,16 +126,13 @@ func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter[exporter.Logs]
 				rec := recs.At(k)
 				tid := rec.TraceID()
 				var exp *endpointExporter[exporter.Logs]
+				var err error
 				if tid.IsEmpty() {
 					// No trace to follow: spread, as contrib does with a random key.
 					exp = b.live[rand.IntN(len(b.live))]
-				} else if exp = byTrace[tid]; exp == nil {
-					ep := b.ring.endpointFor(tid[:])
-					if exp = b.exporters[endpointWithPort(ep)]; exp == nil {
-						release()
-						return nil, fmt.Errorf("load_balancing: no exporter for endpoint %q (it failed to start)", ep)
-					}
-					byTrace[tid] = exp
+				} else if exp, err = b.endpointOf(tid, byTrace); err != nil {
+					release()
+					return nil, err
 				}
 				d := dests[exp]
 				if d == nil {
@@ -201,4 +158,11 @@ func (e *logsExporter) route(ld plog.Logs) (map[*endpointExporter[exporter.Logs]
 		out[exp] = d.logs
 	}
 	return out, nil
+}
+
+var logsSignal = signal[exporter.Logs, plog.Logs]{
+	consume:  func(ctx context.Context, exp exporter.Logs, ld plog.Logs) error { return exp.ConsumeLogs(ctx, ld) },
+	empty:    plog.NewLogs,
+	appendTo: func(dst, part plog.Logs) { part.ResourceLogs().MoveAndAppendTo(dst.ResourceLogs()) },
+	partial:  func(err error, ld plog.Logs) error { return consumererror.NewLogs(err, ld) },
 }

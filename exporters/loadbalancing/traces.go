@@ -2,9 +2,6 @@ package loadbalancing
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -80,43 +77,7 @@ func (e *tracesExporter) consume(ctx context.Context, td ptrace.Traces) error {
 	if err != nil {
 		return err
 	}
-	var retry ptrace.Traces
-	var retryable, permanent []error
-	for exp, part := range parts {
-		start := time.Now()
-		err := exp.exp.ConsumeTraces(ctx, part)
-		exp.inflight.Done()
-		e.telemetry.LoadbalancerBackendLatency.Record(ctx, time.Since(start).Milliseconds(), exp.endpointAttr)
-		if err == nil {
-			e.telemetry.LoadbalancerBackendOutcome.Add(ctx, 1, exp.successAttr)
-			continue
-		}
-		e.telemetry.LoadbalancerBackendOutcome.Add(ctx, 1, exp.failureAttr)
-		err = fmt.Errorf("endpoint %s: %w", exp.endpoint, err)
-		if consumererror.IsPermanent(err) {
-			permanent = append(permanent, err)
-			continue
-		}
-		if retryable == nil {
-			retry = ptrace.NewTraces()
-		}
-		retryable = append(retryable, err)
-		for i := 0; i < part.ResourceSpans().Len(); i++ {
-			part.ResourceSpans().At(i).CopyTo(retry.ResourceSpans().AppendEmpty())
-		}
-	}
-	switch {
-	case retryable != nil:
-		// A permanent error in the chain would make the retryable part be dropped too; its text
-		// is kept, its type is not.
-		for _, p := range permanent {
-			retryable = append(retryable, errors.New(p.Error()))
-		}
-		return consumererror.NewTraces(errors.Join(retryable...), retry)
-	case permanent != nil:
-		return errors.Join(permanent...)
-	}
-	return nil
+	return sendParts(ctx, e.telemetry, parts, tracesSignal)
 }
 
 // route splits td into one part per endpoint in a single pass, copying each span once and its
@@ -150,14 +111,10 @@ func (e *tracesExporter) route(td ptrace.Traces) (map[*endpointExporter[exporter
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
 				tid := span.TraceID()
-				exp := byTrace[tid]
-				if exp == nil {
-					ep := b.ring.endpointFor(tid[:])
-					if exp = b.exporters[endpointWithPort(ep)]; exp == nil {
-						release()
-						return nil, fmt.Errorf("load_balancing: no exporter for endpoint %q (it failed to start)", ep)
-					}
-					byTrace[tid] = exp
+				exp, err := b.endpointOf(tid, byTrace)
+				if err != nil {
+					release()
+					return nil, err
 				}
 				d := dests[exp]
 				if d == nil {
@@ -183,4 +140,13 @@ func (e *tracesExporter) route(td ptrace.Traces) (map[*endpointExporter[exporter
 		out[exp] = d.traces
 	}
 	return out, nil
+}
+
+var tracesSignal = signal[exporter.Traces, ptrace.Traces]{
+	consume: func(ctx context.Context, exp exporter.Traces, td ptrace.Traces) error {
+		return exp.ConsumeTraces(ctx, td)
+	},
+	empty:    ptrace.NewTraces,
+	appendTo: func(dst, part ptrace.Traces) { part.ResourceSpans().MoveAndAppendTo(dst.ResourceSpans()) },
+	partial:  func(err error, td ptrace.Traces) error { return consumererror.NewTraces(err, td) },
 }
