@@ -126,6 +126,19 @@ func (e *policyExtension) TraceKept(id pcommon.TraceID, service string) bool {
 	return e.engine.TraceKept(id, service)
 }
 
+// TailActive implements policy.TailDecisions.
+func (e *policyExtension) TailActive() bool { return e.engine.TailActive() }
+
+// TraceDecision implements policy.TailDecisions.
+func (e *policyExtension) TraceDecision(id pcommon.TraceID) (policy.Decision, bool) {
+	return e.engine.TraceDecision(id)
+}
+
+// SubscribeDecisions implements policy.TailDecisions.
+func (e *policyExtension) SubscribeDecisions(f func([]policy.Decision)) func() {
+	return e.engine.SubscribeDecisions(f)
+}
+
 // WatchLogTiers implements policy.LogTiersSource.
 func (e *policyExtension) WatchLogTiers(apply func(policy.LogTiers) error) func() {
 	e.mu.Lock()

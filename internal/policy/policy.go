@@ -46,3 +46,27 @@ type TraceDecider interface {
 	// concurrent use, lock-free and allocation-free.
 	TraceKept(traceID pcommon.TraceID, service string) bool
 }
+
+// Decision is a tail sampler's verdict on a whole trace.
+type Decision struct {
+	TraceID pcommon.TraceID
+	Kept    bool
+	// Reason is the sampler's own code for why, so its late spans are counted alike.
+	Reason uint8
+	// TValue is the OTel threshold written on the trace's kept spans when the trace was kept by
+	// probability; empty when it was kept for a reason that is not a draw.
+	TValue string
+}
+
+// TailDecisions is implemented by extensions through which a tail sampler publishes its
+// decisions on whole traces, so that the trace's log records and exemplars can follow them.
+type TailDecisions interface {
+	// TailActive reports whether a tail sampler publishes decisions; until one does, holding
+	// data for a decision would only delay it.
+	TailActive() bool
+	// TraceDecision returns the decision on a trace when one is remembered.
+	TraceDecision(traceID pcommon.TraceID) (Decision, bool)
+	// SubscribeDecisions calls f with every later batch of decisions, after they are
+	// remembered; f must not block. The returned function ends the subscription.
+	SubscribeDecisions(f func([]Decision)) (stop func())
+}

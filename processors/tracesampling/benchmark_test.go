@@ -3,8 +3,10 @@ package tracesampling
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -50,7 +52,7 @@ func BenchmarkDecide(b *testing.B) {
 				doc = benchPolicy
 			}
 			snap := compile(b, doc)
-			p, err := newTraceSampler(processortest.NewNopSettings(metadata.Type), &Config{Rate: 1})
+			p, err := newTraceSampler(processortest.NewNopSettings(metadata.Type), &Config{Rate: 1}, consumertest.NewNop(), time.Now)
 			require.NoError(b, err)
 			p.engine = engine.New(snap)
 			td := benchSpans(1024)

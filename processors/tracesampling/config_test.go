@@ -3,6 +3,7 @@ package tracesampling
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -19,9 +20,15 @@ func TestLoadConfig(t *testing.T) {
 		id   component.ID
 		want *Config
 	}{
-		{component.NewID(metadata.Type), &Config{Rate: 1}},
-		{component.NewIDWithName(metadata.Type, "static"), &Config{Rate: 0.1}},
-		{component.NewIDWithName(metadata.Type, "live"), &Config{Rate: 1, Policy: component.MustNewID("sampling_policy")}},
+		{component.NewID(metadata.Type), withDefaults(func(*Config) {})},
+		{component.NewIDWithName(metadata.Type, "static"), withDefaults(func(c *Config) { c.Rate = 0.1 })},
+		{component.NewIDWithName(metadata.Type, "live"), withDefaults(func(c *Config) { c.Policy = component.MustNewID("sampling_policy") })},
+		{component.NewIDWithName(metadata.Type, "tail"), withDefaults(func(c *Config) {
+			c.Policy = component.MustNewID("sampling_policy")
+			c.Tail.Enabled = true
+			c.Tail.DecisionWait = 2 * time.Second
+			c.Tail.MaxTraces = 5000
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -35,12 +42,25 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+func withDefaults(f func(*Config)) *Config {
+	c := createDefaultConfig().(*Config)
+	f(c)
+	return c
+}
+
+func TestDefaultTailConfigValid(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Tail.Enabled = true
+	require.NoError(t, cfg.Validate())
+}
+
 func TestInvalidConfig(t *testing.T) {
 	tests := []struct {
 		file string
 		want string
 	}{
 		{"invalid_rate.yaml", "rate: 1.5"},
+		{"invalid_tail.yaml", "tail::max_trace_age: 5s must be at least decision_wait (10s)"},
 	}
 	files, err := filepath.Glob("testdata/invalid_*.yaml")
 	require.NoError(t, err)

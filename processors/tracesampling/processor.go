@@ -2,12 +2,14 @@ package tracesampling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
@@ -27,19 +29,26 @@ const (
 	reasonAlways
 	reasonNever
 	reasonError
+	reasonSlow
+	reasonExportFailed
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"rate", "always_rule", "never_rule", "error"}
+var reasonNames = [numReasons]string{"rate", "always_rule", "never_rule", "error", "slow", "export_failed"}
+
+var errSkip = processorhelper.ErrSkipProcessingData
 
 type traceSampler struct {
 	cfg    *Config
 	tb     *metadata.TelemetryBuilder
 	engine *engine.Engine
 	attrs  [numReasons]metric.AddOption
+	// tail is set when tail sampling is enabled.
+	tail *tailSampler
 }
 
-func newTraceSampler(set processor.Settings, cfg *Config) (*traceSampler, error) {
+// now is a parameter so tests drive the tail sampler's clock.
+func newTraceSampler(set processor.Settings, cfg *Config, next consumer.Traces, now func() time.Time) (*traceSampler, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -52,6 +61,31 @@ func newTraceSampler(set processor.Settings, cfg *Config) (*traceSampler, error)
 	}, "config", time.Now()))
 	for i, n := range reasonNames {
 		p.attrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", n)))
+	}
+	if cfg.Tail.Enabled {
+		p.tail = newTailSampler(p, cfg.Tail, next, set.Logger, now)
+		p.engine.EnableTail(cfg.Tail.DecisionCacheSize)
+		err = errors.Join(
+			tb.RegisterProcessorTraceSamplingBufferedTracesCallback(func(_ context.Context, o metric.Int64Observer) error {
+				n, _, _ := p.tail.observe()
+				o.Observe(n)
+				return nil
+			}),
+			tb.RegisterProcessorTraceSamplingBufferedSpansCallback(func(_ context.Context, o metric.Int64Observer) error {
+				_, n, _ := p.tail.observe()
+				o.Observe(n)
+				return nil
+			}),
+			tb.RegisterProcessorTraceSamplingBufferedBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+				_, _, n := p.tail.observe()
+				o.Observe(n)
+				return nil
+			}),
+		)
+		if err != nil {
+			tb.Shutdown()
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -69,10 +103,24 @@ func (p *traceSampler) start(_ context.Context, host component.Host) error {
 		return fmt.Errorf("policy: extension %q is not a sampling_policy extension", p.cfg.Policy)
 	}
 	p.engine = prov.Engine()
+	if p.tail != nil {
+		p.engine.EnableTail(p.cfg.Tail.DecisionCacheSize)
+	}
 	return nil
 }
 
-func (p *traceSampler) shutdown(context.Context) error {
+func (p *traceSampler) startTail(ctx context.Context, host component.Host) error {
+	if err := p.start(ctx, host); err != nil {
+		return err
+	}
+	p.tail.start()
+	return nil
+}
+
+func (p *traceSampler) shutdown(ctx context.Context) error {
+	if p.tail != nil {
+		p.tail.shutdown(ctx)
+	}
 	p.tb.Shutdown()
 	return nil
 }
@@ -83,6 +131,9 @@ type batchCounts struct {
 }
 
 func (p *traceSampler) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	if p.tail != nil {
+		return p.tail.process(ctx, td)
+	}
 	snap := p.engine.Load()
 	var c batchCounts
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
@@ -124,7 +175,7 @@ func (p *traceSampler) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 		p.tb.ProcessorTraceSamplingInvalidTracestate.Add(ctx, c.invalidTS)
 	}
 	if td.ResourceSpans().Len() == 0 {
-		return td, processorhelper.ErrSkipProcessingData
+		return td, errSkip
 	}
 	return td, nil
 }

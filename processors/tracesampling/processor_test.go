@@ -312,7 +312,7 @@ func FuzzDecideTraceState(f *testing.F) {
 		f.Add(s, uint64(th10))
 	}
 	eng := engine.New(compile(f, decisionPolicy))
-	p, err := newTraceSampler(processortest.NewNopSettings(metadata.Type), &Config{Rate: 1})
+	p, err := newTraceSampler(processortest.NewNopSettings(metadata.Type), &Config{Rate: 1}, consumertest.NewNop(), time.Now)
 	require.NoError(f, err)
 	p.engine = eng
 	f.Fuzz(func(t *testing.T, ts string, r uint64) {

@@ -56,6 +56,20 @@ type Entry struct {
 	rate     atomic.Pointer[Rate]
 	ops      map[string]*opEntry
 	adaptive *adaptiveState
+	// slow and opSlow are the latency thresholds of tail sampling; 0 means none.
+	slow   time.Duration
+	opSlow map[string]time.Duration
+}
+
+// LatencyThreshold returns the latency above which a span of this name makes its trace slow,
+// or 0 when none applies: the operation's own threshold, else the service's, else the policy's.
+func (e *Entry) LatencyThreshold(spanName string) time.Duration {
+	if e.opSlow != nil {
+		if d, ok := e.opSlow[spanName]; ok {
+			return d
+		}
+	}
+	return e.slow
 }
 
 type opEntry struct {
@@ -211,8 +225,20 @@ func Compile(doc *policyfile.Document, source string, now time.Time) *Snapshot {
 		services: make(map[string]*Entry, len(p.Services)),
 	}
 	s.def = newEntry("", *p.DefaultRate, nil)
+	s.def.slow = time.Duration(p.LatencyThreshold)
 	for name, svc := range p.Services {
-		s.services[name] = newEntry(name, p.RateOf(name), svc.Operations)
+		e := newEntry(name, p.RateOf(name), svc.Operations)
+		e.slow = time.Duration(p.LatencyThreshold)
+		if svc.LatencyThreshold != 0 {
+			e.slow = time.Duration(svc.LatencyThreshold)
+		}
+		if len(svc.OperationLatencyThresholds) > 0 {
+			e.opSlow = make(map[string]time.Duration, len(svc.OperationLatencyThresholds))
+			for op, d := range svc.OperationLatencyThresholds {
+				e.opSlow[op] = time.Duration(d)
+			}
+		}
+		s.services[name] = e
 	}
 	for _, a := range p.Adaptive {
 		e := s.def
@@ -221,6 +247,7 @@ func Compile(doc *policyfile.Document, source string, now time.Time) *Snapshot {
 			if e, ok = s.services[a.Service]; !ok {
 				// An adaptive rule for a service without rates starts from the default rate.
 				e = newEntry(a.Service, *p.DefaultRate, nil)
+				e.slow = s.def.slow
 				s.services[a.Service] = e
 			}
 		}
@@ -254,6 +281,7 @@ func newEntry(name string, rate float64, ops map[string]float64) *Entry {
 type Engine struct {
 	cur  atomic.Pointer[Snapshot]
 	kept keptSet
+	tail tailState
 }
 
 // New returns an engine serving the given snapshot.
@@ -294,9 +322,13 @@ func (e *Engine) Swap(next *Snapshot) {
 // span, an always rule), so TraceKept agrees with the processor for that trace.
 func (e *Engine) RecordKept(id pcommon.TraceID) { e.kept.add(id) }
 
-// TraceKept implements policy.TraceDecider: the consistent decision under the service's live
-// rate, or a recent trace the processor kept outside the rules.
+// TraceKept implements policy.TraceDecider: the tail decision on the trace when one is
+// remembered, else the consistent decision under the service's live rate, or a recent trace the
+// processor kept outside the rules.
 func (e *Engine) TraceKept(id pcommon.TraceID, service string) bool {
+	if d, ok := e.TraceDecision(id); ok {
+		return d.Kept
+	}
 	s := e.cur.Load()
 	if s == nil {
 		return true

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.yaml.in/yaml/v3"
@@ -42,6 +43,25 @@ type Policy struct {
 	Adaptive []Adaptive `json:"adaptive,omitempty" yaml:"adaptive,omitempty"`
 	// LogTiers are served to the tiered_sampling processor.
 	LogTiers []policy.LogTier `json:"log_tiers,omitempty" yaml:"log_tiers,omitempty"`
+	// LatencyThreshold makes a trace slow, for tail sampling, when one of its spans lasts longer;
+	// services and operations may set their own. Zero: no default threshold.
+	LatencyThreshold Duration `json:"latency_threshold,omitempty" yaml:"latency_threshold,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("750ms") in YAML and JSON.
+type Duration time.Duration
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Service is the rate of one service.
@@ -50,6 +70,10 @@ type Service struct {
 	Rate *float64 `json:"rate,omitempty" yaml:"rate,omitempty"`
 	// Operations maps a span name to its keep probability.
 	Operations map[string]float64 `json:"operations,omitempty" yaml:"operations,omitempty"`
+	// LatencyThreshold replaces the policy's latency_threshold for the service's spans.
+	LatencyThreshold Duration `json:"latency_threshold,omitempty" yaml:"latency_threshold,omitempty"`
+	// OperationLatencyThresholds maps a span name to its own latency threshold.
+	OperationLatencyThresholds map[string]Duration `json:"operation_latency_thresholds,omitempty" yaml:"operation_latency_thresholds,omitempty"`
 }
 
 // Action of an always/never rule.
@@ -173,6 +197,9 @@ func (p *Policy) Validate() error {
 	if err := checkRate("default_rate", *p.DefaultRate); err != nil {
 		return err
 	}
+	if p.LatencyThreshold < 0 {
+		return fmt.Errorf("latency_threshold: %v must not be negative", time.Duration(p.LatencyThreshold))
+	}
 	if len(p.Services) > MaxServices {
 		return fmt.Errorf("services: %d services, more than %d", len(p.Services), MaxServices)
 	}
@@ -184,6 +211,20 @@ func (p *Policy) Validate() error {
 		if s.Rate != nil {
 			if err := checkRate(fmt.Sprintf("services.%s.rate", name), *s.Rate); err != nil {
 				return err
+			}
+		}
+		if s.LatencyThreshold < 0 {
+			return fmt.Errorf("services.%s.latency_threshold: %v must not be negative", name, time.Duration(s.LatencyThreshold))
+		}
+		if len(s.OperationLatencyThresholds) > MaxOperations {
+			return fmt.Errorf("services.%s.operation_latency_thresholds: %d operations, more than %d", name, len(s.OperationLatencyThresholds), MaxOperations)
+		}
+		for _, op := range sortedKeys(s.OperationLatencyThresholds) {
+			if op == "" {
+				return fmt.Errorf("services.%s.operation_latency_thresholds: empty operation name", name)
+			}
+			if d := s.OperationLatencyThresholds[op]; d < 0 {
+				return fmt.Errorf("services.%s.operation_latency_thresholds[%q]: %v must not be negative", name, op, time.Duration(d))
 			}
 		}
 		if len(s.Operations) > MaxOperations {

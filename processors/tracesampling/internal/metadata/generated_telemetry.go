@@ -3,10 +3,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -26,9 +28,16 @@ type TelemetryBuilder struct {
 	meter                                   metric.Meter
 	mu                                      sync.Mutex
 	registrations                           []metric.Registration
+	ProcessorTraceSamplingBufferedBytes     metric.Int64ObservableGauge
+	ProcessorTraceSamplingBufferedSpans     metric.Int64ObservableGauge
+	ProcessorTraceSamplingBufferedTraces    metric.Int64ObservableGauge
+	ProcessorTraceSamplingEarlyDecisions    metric.Int64Counter
 	ProcessorTraceSamplingInvalidTracestate metric.Int64Counter
+	ProcessorTraceSamplingLateSpans         metric.Int64Counter
 	ProcessorTraceSamplingSpansDropped      metric.Int64Counter
 	ProcessorTraceSamplingSpansKept         metric.Int64Counter
+	ProcessorTraceSamplingTracesDropped     metric.Int64Counter
+	ProcessorTraceSamplingTracesKept        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -40,6 +49,61 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorTraceSamplingBufferedBytesCallback sets callback for observable ProcessorTraceSamplingBufferedBytes metric.
+func (builder *TelemetryBuilder) RegisterProcessorTraceSamplingBufferedBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTraceSamplingBufferedBytes, obs: o})
+		return nil
+	}, builder.ProcessorTraceSamplingBufferedBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTraceSamplingBufferedSpansCallback sets callback for observable ProcessorTraceSamplingBufferedSpans metric.
+func (builder *TelemetryBuilder) RegisterProcessorTraceSamplingBufferedSpansCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTraceSamplingBufferedSpans, obs: o})
+		return nil
+	}, builder.ProcessorTraceSamplingBufferedSpans)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTraceSamplingBufferedTracesCallback sets callback for observable ProcessorTraceSamplingBufferedTraces metric.
+func (builder *TelemetryBuilder) RegisterProcessorTraceSamplingBufferedTracesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTraceSamplingBufferedTraces, obs: o})
+		return nil
+	}, builder.ProcessorTraceSamplingBufferedTraces)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -60,9 +124,39 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorTraceSamplingBufferedBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_trace_sampling_buffered_bytes",
+		metric.WithDescription("Bytes held by tail sampling (spans in their OTLP encoding plus a fixed cost per trace). [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingBufferedSpans, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_trace_sampling_buffered_spans",
+		metric.WithDescription("Spans held by tail sampling until their trace is decided. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingBufferedTraces, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_trace_sampling_buffered_traces",
+		metric.WithDescription("Traces held by tail sampling until they are decided. [Development]"),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingEarlyDecisions, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_sampling_early_decisions",
+		metric.WithDescription("Traces decided before decision_wait had passed since their last span, by cause. [Development]"),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTraceSamplingInvalidTracestate, err = builder.meter.Int64Counter(
 		"otelcol_processor_trace_sampling_invalid_tracestate",
 		metric.WithDescription("Spans whose tracestate could not be parsed; decided on the trace ID and passed on with their tracestate unchanged. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingLateSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_sampling_late_spans",
+		metric.WithDescription("Spans that arrived after their trace was decided and followed the decision. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -76,6 +170,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_trace_sampling_spans_kept",
 		metric.WithDescription("Spans kept, by reason. [Development]"),
 		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingTracesDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_sampling_traces_dropped",
+		metric.WithDescription("Traces dropped by tail sampling, by reason. [Development]"),
+		metric.WithUnit("{trace}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTraceSamplingTracesKept, err = builder.meter.Int64Counter(
+		"otelcol_processor_trace_sampling_traces_kept",
+		metric.WithDescription("Traces kept by tail sampling, by reason. [Development]"),
+		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -1,0 +1,680 @@
+package tracesampling
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy"
+)
+
+// pendingOverhead is the fixed cost counted per held trace on top of its spans' encoding: the
+// entry, its map slot and its fragment slice headers.
+const pendingOverhead = 256
+
+// maxReleaseSpans cuts what a decision round sends into requests of about this many spans.
+const maxReleaseSpans = 8192
+
+// Early-decision causes, in the order of the cause attribute's values.
+const (
+	causeMaxTraces = iota
+	causeMaxBytes
+	causeMaxAge
+	causeShutdown
+	numCauses
+)
+
+var causeNames = [numCauses]string{"max_traces", "max_bytes", "max_trace_age", "shutdown"}
+
+// pending is one trace held until it is decided. Its spans are kept as OTLP-encoded fragments,
+// one per request that carried them: several times smaller than pdata and invisible to the GC.
+type pending struct {
+	id          pcommon.TraceID
+	first, last int64 // arrival of the first and the latest span, Unix nanoseconds
+	frags       [][]byte
+	size        int64 // encoded bytes plus pendingOverhead
+	spans       int64
+	sum         summary
+	// Two intrusive lists: by latest arrival (decision_wait) and by first arrival (age, overflow).
+	lastPrev, lastNext   *pending
+	firstPrev, firstNext *pending
+}
+
+// summary is what the decision needs to know about a trace's spans, gathered as they arrive.
+type summary struct {
+	always, never, err, slow bool
+	// The root span's service and name choose the rate; without a root, the first span's service.
+	hasRoot           bool
+	service, rootName string
+	hasService        bool
+	hasRV, hasTH      bool
+	rnd               sampling.Randomness
+	upstream          sampling.Threshold
+	invalidTS         int64
+}
+
+func (s *summary) merge(o *summary) {
+	s.always = s.always || o.always
+	s.never = s.never || o.never
+	s.err = s.err || o.err
+	s.slow = s.slow || o.slow
+	if o.hasRoot && !s.hasRoot {
+		s.hasRoot, s.service, s.rootName, s.hasService = true, o.service, o.rootName, true
+	}
+	if !s.hasService && o.hasService {
+		s.service, s.hasService = o.service, true
+	}
+	if o.hasRV && !s.hasRV {
+		s.hasRV, s.rnd = true, o.rnd
+	}
+	if o.hasTH && (!s.hasTH || sampling.ThresholdGreater(o.upstream, s.upstream)) {
+		s.hasTH, s.upstream = true, o.upstream
+	}
+}
+
+// fragment is the part of one request that belongs to one trace.
+type fragment struct {
+	td      ptrace.Traces
+	rs      ptrace.ResourceSpans
+	ss      ptrace.ScopeSpans
+	rsIdx   int
+	ssIdx   int
+	spans   int64
+	sum     summary
+	encoded []byte
+}
+
+type tailSampler struct {
+	p      *traceSampler
+	cfg    TailConfig
+	next   consumer.Traces
+	logger *zap.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	traces  map[pcommon.TraceID]*pending
+	lastHd  *pending // oldest latest-arrival
+	lastTl  *pending
+	firstHd *pending // oldest first-arrival
+	firstTl *pending
+	bytes   int64
+	spans   int64
+
+	marshaler   ptrace.ProtoMarshaler
+	unmarshaler ptrace.ProtoUnmarshaler
+
+	causeAttrs [numCauses]metric.AddOption
+	lateKept   metric.AddOption
+	lateDrop   metric.AddOption
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newTailSampler(p *traceSampler, cfg TailConfig, next consumer.Traces, logger *zap.Logger, now func() time.Time) *tailSampler {
+	t := &tailSampler{
+		p: p, cfg: cfg, next: next, logger: logger, now: now,
+		traces: make(map[pcommon.TraceID]*pending),
+	}
+	for i, n := range causeNames {
+		t.causeAttrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", n)))
+	}
+	t.lateKept = metric.WithAttributeSet(attribute.NewSet(attribute.String("decision", "kept")))
+	t.lateDrop = metric.WithAttributeSet(attribute.NewSet(attribute.String("decision", "dropped")))
+	return t
+}
+
+// tick is how often held traces are checked: a tenth of decision_wait, so a trace is decided at
+// most 10% late, within [10ms, 1s].
+func (t *tailSampler) tick() time.Duration {
+	return min(max(t.cfg.DecisionWait/10, 10*time.Millisecond), time.Second)
+}
+
+func (t *tailSampler) start() {
+	t.stop = make(chan struct{})
+	t.done = make(chan struct{})
+	go func() {
+		defer close(t.done)
+		tk := time.NewTicker(t.tick())
+		defer tk.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tk.C:
+				t.sweep(context.Background(), t.now())
+			}
+		}
+	}()
+}
+
+// shutdown decides every held trace and sends the kept ones before returning.
+func (t *tailSampler) shutdown(ctx context.Context) {
+	if t.stop != nil {
+		close(t.stop)
+		<-t.done
+		t.stop = nil
+	}
+	t.mu.Lock()
+	var out []*decided
+	for t.firstHd != nil {
+		out = append(out, t.decideLocked(t.firstHd, causeShutdown))
+	}
+	t.mu.Unlock()
+	t.release(ctx, out)
+}
+
+// observe feeds the gauges.
+func (t *tailSampler) observe() (traces, spans, bytes int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int64(len(t.traces)), t.spans, t.bytes
+}
+
+// decided is a trace taken out of the buffer with its decision, to be released outside the lock.
+type decided struct {
+	pe  *pending
+	d   policy.Decision
+	ts  string // tracestate for spans that had none, when kept by probability
+	th  sampling.Threshold
+	why reason
+}
+
+// process holds the spans of undecided traces and returns the spans of traces already decided
+// and kept (late spans) together with traces the bounds forced to decide early.
+func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	snap := t.p.engine.Load()
+	frags := t.split(snap, td)
+
+	// Encoding happens before the lock; a fragment later found to be late is not held, and its
+	// encoding is wasted, which is rare and cheap next to holding the lock while encoding.
+	for _, f := range frags {
+		b, err := t.marshaler.MarshalTraces(f.td)
+		if err != nil {
+			// pdata always encodes what it decoded; should it not, the spans pass undecided
+			// rather than being lost.
+			f.encoded = nil
+			continue
+		}
+		f.encoded = b
+	}
+
+	now := t.now().UnixNano()
+	out := ptrace.NewTraces()
+	var lateKept, lateDropped int64
+	var lateKeptBy, lateDroppedBy [numReasons]int64
+	var forced []*decided
+	var invalid int64
+
+	t.mu.Lock()
+	for id, f := range frags {
+		invalid += f.sum.invalidTS
+		if pe, ok := t.traces[id]; ok {
+			t.appendLocked(pe, f, now)
+			continue
+		}
+		if d, ok := t.p.engine.TraceDecision(id); ok {
+			why := reason(d.Reason)
+			if d.Kept {
+				lateKept += f.spans
+				lateKeptBy[why] += f.spans
+				if d.TValue != "" {
+					stampAll(f.td, d.TValue)
+				}
+				f.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+			} else {
+				lateDropped += f.spans
+				lateDroppedBy[why] += f.spans
+			}
+			continue
+		}
+		if f.encoded == nil {
+			f.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+			continue
+		}
+		pe := &pending{id: id, first: now}
+		t.traces[id] = pe
+		t.pushFirstLocked(pe)
+		t.appendLocked(pe, f, now)
+	}
+	for len(t.traces) > t.cfg.MaxTraces {
+		forced = append(forced, t.decideLocked(t.firstHd, causeMaxTraces))
+	}
+	for t.bytes > t.cfg.MaxBytes && t.firstHd != nil {
+		forced = append(forced, t.decideLocked(t.firstHd, causeMaxBytes))
+	}
+	t.mu.Unlock()
+
+	tb := t.p.tb
+	if lateKept > 0 {
+		tb.ProcessorTraceSamplingLateSpans.Add(ctx, lateKept, t.lateKept)
+	}
+	if lateDropped > 0 {
+		tb.ProcessorTraceSamplingLateSpans.Add(ctx, lateDropped, t.lateDrop)
+	}
+	for i := range numReasons {
+		if lateKeptBy[i] > 0 {
+			tb.ProcessorTraceSamplingSpansKept.Add(ctx, lateKeptBy[i], t.p.attrs[i])
+		}
+		if lateDroppedBy[i] > 0 {
+			tb.ProcessorTraceSamplingSpansDropped.Add(ctx, lateDroppedBy[i], t.p.attrs[i])
+		}
+	}
+	if invalid > 0 {
+		tb.ProcessorTraceSamplingInvalidTracestate.Add(ctx, invalid)
+	}
+	if len(forced) > 0 {
+		t.publishAndCount(ctx, forced)
+		for _, d := range forced {
+			if d.d.Kept {
+				t.appendKept(d, out)
+			}
+		}
+	}
+	if out.ResourceSpans().Len() == 0 {
+		return out, errSkip
+	}
+	return out, nil
+}
+
+// split groups a request's spans by trace, moving them into one fragment per trace, and gathers
+// what the decision needs from each span under the policy in force when it arrives.
+func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon.TraceID]*fragment {
+	frags := make(map[pcommon.TraceID]*fragment)
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		service := serviceName(rs.Resource())
+		ent := snap.Lookup(service)
+		var nSpans, nRoots, nErrs int64
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+				id := s.TraceID()
+				f := frags[id]
+				if f == nil {
+					f = &fragment{td: ptrace.NewTraces(), rsIdx: -1, ssIdx: -1}
+					frags[id] = f
+				}
+				if f.rsIdx != i {
+					f.rs = f.td.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(f.rs.Resource())
+					f.rs.SetSchemaUrl(rs.SchemaUrl())
+					f.rsIdx, f.ssIdx = i, -1
+				}
+				if f.ssIdx != j {
+					f.ss = f.rs.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(f.ss.Scope())
+					f.ss.SetSchemaUrl(ss.SchemaUrl())
+					f.ssIdx = j
+				}
+				isErr := t.inspect(snap, ent, service, s, &f.sum)
+				nSpans++
+				if isErr {
+					nErrs++
+				}
+				if s.ParentSpanID().IsEmpty() {
+					nRoots++
+				}
+				f.spans++
+				s.MoveTo(f.ss.Spans().AppendEmpty())
+				return true
+			})
+		}
+		ent.Observe(nSpans, nRoots, nErrs)
+	}
+	return frags
+}
+
+// inspect records what one span contributes to its trace's decision and reports whether it is
+// an error span.
+func (t *tailSampler) inspect(snap *engine.Snapshot, ent *engine.Entry, service string, s ptrace.Span, sum *summary) bool {
+	isErr := s.Status().Code() == ptrace.StatusCodeError || httpServerError(s.Attributes())
+	if isErr {
+		sum.err = true
+	}
+	if snap.HasRules() && !sum.always {
+		switch snap.MatchRules(service, s.Name(), s.Attributes()) {
+		case engine.RuleAlways:
+			sum.always = true
+		case engine.RuleNever:
+			sum.never = true
+		}
+	}
+	if !sum.slow {
+		if limit := ent.LatencyThreshold(s.Name()); limit > 0 {
+			if start, end := s.StartTimestamp(), s.EndTimestamp(); end > start && time.Duration(end-start) > limit {
+				sum.slow = true
+			}
+		}
+	}
+	if s.ParentSpanID().IsEmpty() && !sum.hasRoot {
+		sum.hasRoot, sum.service, sum.rootName, sum.hasService = true, service, s.Name(), true
+	} else if !sum.hasService {
+		sum.service, sum.hasService = service, true
+	}
+	if raw := s.TraceState().AsRaw(); raw != "" && (!sum.hasRV || !sum.hasTH) {
+		w3c, err := sampling.NewW3CTraceState(raw)
+		if err != nil {
+			sum.invalidTS++
+		} else {
+			otts := w3c.OTelValue()
+			if r, ok := otts.RValueRandomness(); ok && !sum.hasRV {
+				sum.hasRV, sum.rnd = true, r
+			}
+			if th, ok := otts.TValueThreshold(); ok && (!sum.hasTH || sampling.ThresholdGreater(th, sum.upstream)) {
+				sum.hasTH, sum.upstream = true, th
+			}
+		}
+	}
+	return isErr
+}
+
+// httpServerError reports an HTTP status of 500 or more under the current semantic-convention
+// name or the older one, sent as an integer or as text.
+func httpServerError(attrs pcommon.Map) bool {
+	for _, k := range [...]string{"http.response.status_code", "http.status_code"} {
+		v, ok := attrs.Get(k)
+		if !ok {
+			continue
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			if v.Int() >= 500 {
+				return true
+			}
+		case pcommon.ValueTypeStr:
+			if n, err := strconv.Atoi(strings.TrimSpace(v.Str())); err == nil && n >= 500 {
+				return true
+			}
+		case pcommon.ValueTypeDouble:
+			if v.Double() >= 500 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (t *tailSampler) appendLocked(pe *pending, f *fragment, now int64) {
+	pe.frags = append(pe.frags, f.encoded)
+	n := int64(len(f.encoded))
+	if len(pe.frags) == 1 {
+		n += pendingOverhead
+	}
+	pe.size += n
+	t.bytes += n
+	pe.spans += f.spans
+	t.spans += f.spans
+	pe.sum.merge(&f.sum)
+	pe.last = now
+	t.moveLastToBackLocked(pe)
+}
+
+// sweep decides the traces whose decision_wait or max_trace_age has passed and releases them.
+func (t *tailSampler) sweep(ctx context.Context, now time.Time) {
+	ns := now.UnixNano()
+	wait, age := t.cfg.DecisionWait.Nanoseconds(), t.cfg.MaxTraceAge.Nanoseconds()
+	var out []*decided
+	t.mu.Lock()
+	for t.lastHd != nil && t.lastHd.last+wait <= ns {
+		out = append(out, t.decideLocked(t.lastHd, -1))
+	}
+	for t.firstHd != nil && t.firstHd.first+age <= ns {
+		out = append(out, t.decideLocked(t.firstHd, causeMaxAge))
+	}
+	t.mu.Unlock()
+	t.release(ctx, out)
+}
+
+// decideLocked takes a trace out of the buffer and decides it under the live policy. cause is
+// the early-decision cause, or -1 for a trace decided after its decision_wait.
+func (t *tailSampler) decideLocked(pe *pending, cause int) *decided {
+	t.unlinkLocked(pe)
+	delete(t.traces, pe.id)
+	t.bytes -= pe.size
+	t.spans -= pe.spans
+	d := &decided{pe: pe, d: policy.Decision{TraceID: pe.id}}
+	if cause >= 0 {
+		t.p.tb.ProcessorTraceSamplingEarlyDecisions.Add(context.Background(), 1, t.causeAttrs[cause])
+	}
+	s := &pe.sum
+	switch {
+	case s.always:
+		d.d.Kept, d.why = true, reasonAlways
+	case s.err:
+		d.d.Kept, d.why = true, reasonError
+	case s.slow:
+		d.d.Kept, d.why = true, reasonSlow
+	case s.never:
+		d.d.Kept, d.why = false, reasonNever
+	default:
+		ent := t.p.engine.Load().Lookup(s.service)
+		rate := ent.Rate()
+		if s.hasRoot {
+			rate = ent.RateFor(s.rootName)
+		}
+		th := rate.Threshold
+		if s.hasTH && sampling.ThresholdGreater(s.upstream, th) {
+			th = s.upstream
+		}
+		rnd := s.rnd
+		if !s.hasRV {
+			rnd = sampling.TraceIDToRandomness(pe.id)
+		}
+		d.why = reasonRate
+		if th.ShouldSample(rnd) {
+			d.d.Kept, d.th = true, th
+			if th == rate.Threshold {
+				d.ts, d.d.TValue = rate.TraceState, rate.TraceState[len("ot=th:"):]
+			} else {
+				d.d.TValue = th.TValue()
+				d.ts = "ot=th:" + d.d.TValue
+			}
+		}
+	}
+	d.d.Reason = uint8(d.why)
+	return d
+}
+
+// release publishes decisions, counts them, and sends the kept traces on in requests of about
+// maxReleaseSpans spans. A failed send cannot be returned to anyone: the spans were accepted
+// when they arrived; it is counted and logged.
+func (t *tailSampler) release(ctx context.Context, ds []*decided) {
+	if len(ds) == 0 {
+		return
+	}
+	t.publishAndCount(ctx, ds)
+	out := ptrace.NewTraces()
+	n := 0
+	for _, d := range ds {
+		if !d.d.Kept {
+			continue
+		}
+		n += t.appendKept(d, out)
+		if n >= maxReleaseSpans {
+			t.send(ctx, out)
+			out, n = ptrace.NewTraces(), 0
+		}
+	}
+	if n > 0 {
+		t.send(ctx, out)
+	}
+}
+
+func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
+	if err := t.next.ConsumeTraces(ctx, td); err != nil {
+		n := int64(td.SpanCount())
+		t.p.tb.ProcessorTraceSamplingSpansDropped.Add(ctx, n, t.p.attrs[reasonExportFailed])
+		t.logger.Warn("Kept traces could not be passed on and are lost", zap.Int64("spans", n), zap.Error(err))
+	}
+}
+
+func (t *tailSampler) publishAndCount(ctx context.Context, ds []*decided) {
+	pub := make([]policy.Decision, len(ds))
+	var tk, td, sk, sd [numReasons]int64
+	for i, d := range ds {
+		pub[i] = d.d
+		if d.d.Kept {
+			tk[d.why]++
+			sk[d.why] += d.pe.spans
+		} else {
+			td[d.why]++
+			sd[d.why] += d.pe.spans
+		}
+	}
+	t.p.engine.PublishDecisions(pub)
+	tb := t.p.tb
+	for i := range numReasons {
+		if tk[i] > 0 {
+			tb.ProcessorTraceSamplingTracesKept.Add(ctx, tk[i], t.p.attrs[i])
+			tb.ProcessorTraceSamplingSpansKept.Add(ctx, sk[i], t.p.attrs[i])
+		}
+		if td[i] > 0 {
+			tb.ProcessorTraceSamplingTracesDropped.Add(ctx, td[i], t.p.attrs[i])
+			tb.ProcessorTraceSamplingSpansDropped.Add(ctx, sd[i], t.p.attrs[i])
+		}
+	}
+}
+
+// appendKept decodes a kept trace's fragments into out, writing the threshold when the trace was
+// kept by probability, and returns its span count.
+func (t *tailSampler) appendKept(d *decided, out ptrace.Traces) int {
+	n := 0
+	for _, b := range d.pe.frags {
+		td, err := t.unmarshaler.UnmarshalTraces(b)
+		if err != nil {
+			// Written by this process's marshaler a moment ago; cannot fail short of memory
+			// corruption. Counted like a failed send rather than ignored.
+			t.p.tb.ProcessorTraceSamplingSpansDropped.Add(context.Background(), 1, t.p.attrs[reasonExportFailed])
+			continue
+		}
+		if d.d.TValue != "" {
+			stampAllWith(td, d.th, d.ts)
+		}
+		n += td.SpanCount()
+		td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	d.pe.frags = nil
+	return n
+}
+
+// stampAll writes a threshold given as a T-value on every span of td.
+func stampAll(td ptrace.Traces, tvalue string) {
+	th, err := sampling.TValueToThreshold(tvalue)
+	if err != nil {
+		return
+	}
+	stampAllWith(td, th, "ot=th:"+tvalue)
+}
+
+// stampAllWith writes the threshold th on every span: spans without a tracestate get ts, the
+// others have their ot=th replaced and every other entry kept.
+func stampAllWith(td ptrace.Traces, th sampling.Threshold, ts string) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				stampSpan(spans.At(k), th, ts)
+			}
+		}
+	}
+}
+
+func stampSpan(s ptrace.Span, th sampling.Threshold, ts string) {
+	raw := s.TraceState().AsRaw()
+	if raw == "" {
+		s.TraceState().FromRaw(ts)
+		return
+	}
+	w3c, err := sampling.NewW3CTraceState(raw)
+	if err != nil {
+		return
+	}
+	otts := w3c.OTelValue()
+	if cur, ok := otts.TValueThreshold(); ok && cur == th {
+		return
+	}
+	if otts.UpdateTValueWithSampling(th) != nil {
+		return
+	}
+	var b strings.Builder
+	if w3c.Serialize(&b) == nil {
+		s.TraceState().FromRaw(b.String())
+	}
+}
+
+// The intrusive lists. Every held trace is on both.
+
+func (t *tailSampler) pushFirstLocked(pe *pending) {
+	pe.firstPrev = t.firstTl
+	if t.firstTl != nil {
+		t.firstTl.firstNext = pe
+	} else {
+		t.firstHd = pe
+	}
+	t.firstTl = pe
+	// A new trace enters the arrival list at its back too.
+	pe.lastPrev = t.lastTl
+	if t.lastTl != nil {
+		t.lastTl.lastNext = pe
+	} else {
+		t.lastHd = pe
+	}
+	t.lastTl = pe
+}
+
+func (t *tailSampler) moveLastToBackLocked(pe *pending) {
+	if t.lastTl == pe {
+		return
+	}
+	// unlink
+	if pe.lastPrev != nil {
+		pe.lastPrev.lastNext = pe.lastNext
+	} else {
+		t.lastHd = pe.lastNext
+	}
+	pe.lastNext.lastPrev = pe.lastPrev
+	// push back
+	pe.lastPrev, pe.lastNext = t.lastTl, nil
+	t.lastTl.lastNext = pe
+	t.lastTl = pe
+}
+
+func (t *tailSampler) unlinkLocked(pe *pending) {
+	if pe.lastPrev != nil {
+		pe.lastPrev.lastNext = pe.lastNext
+	} else {
+		t.lastHd = pe.lastNext
+	}
+	if pe.lastNext != nil {
+		pe.lastNext.lastPrev = pe.lastPrev
+	} else {
+		t.lastTl = pe.lastPrev
+	}
+	if pe.firstPrev != nil {
+		pe.firstPrev.firstNext = pe.firstNext
+	} else {
+		t.firstHd = pe.firstNext
+	}
+	if pe.firstNext != nil {
+		pe.firstNext.firstPrev = pe.firstPrev
+	} else {
+		t.firstTl = pe.firstPrev
+	}
+	pe.lastPrev, pe.lastNext, pe.firstPrev, pe.firstNext = nil, nil, nil, nil
+}
