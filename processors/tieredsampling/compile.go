@@ -28,6 +28,7 @@ const (
 	reasonSampledOut
 	reasonRateLimited
 	reasonShed
+	reasonReleaseFailed
 	numReasons
 )
 
@@ -37,6 +38,7 @@ var reasonNames = [numReasons]string{
 	reasonSampledOut:       "sampled_out",
 	reasonRateLimited:      "rate_limited",
 	reasonShed:             "shed",
+	reasonReleaseFailed:    "release_failed",
 }
 
 // noTierName labels records dropped before any tier was evaluated.

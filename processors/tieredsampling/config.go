@@ -48,6 +48,15 @@ type FollowTracesConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// Decider is the ID of the extension implementing policy.TraceDecider.
 	Decider component.ID `mapstructure:"decider"`
+	// Wait is the longest a record that failed its tier waits for its trace's tail decision,
+	// when the decider publishes tail decisions; 0 decides at once on the trace's rate.
+	Wait time.Duration `mapstructure:"wait"`
+	// MaxRecords bounds the records waiting; beyond it the oldest traces' records are decided
+	// at once on the trace's rate.
+	MaxRecords int `mapstructure:"max_records"`
+	// MaxBytes bounds the bytes waiting (records in their OTLP encoding plus a fixed cost per
+	// trace), likewise.
+	MaxBytes int64 `mapstructure:"max_bytes"`
 }
 
 // OverloadSheddingConfig sheds the lowest tiers when the heap approaches a limit.
@@ -128,8 +137,19 @@ func (cfg *Config) Validate() error {
 	if cfg.RateLimitMaxKeys < 1 {
 		errs = errors.Join(errs, fmt.Errorf("rate_limit_max_keys: must be at least 1, got %d", cfg.RateLimitMaxKeys))
 	}
-	if cfg.FollowTraces.Enabled && cfg.FollowTraces.Decider == (component.ID{}) {
-		errs = errors.Join(errs, errors.New("follow_traces.decider: required when follow_traces.enabled is true"))
+	if ft := cfg.FollowTraces; ft.Enabled {
+		if ft.Decider == (component.ID{}) {
+			errs = errors.Join(errs, errors.New("follow_traces.decider: required when follow_traces.enabled is true"))
+		}
+		if ft.Wait < 0 {
+			errs = errors.Join(errs, fmt.Errorf("follow_traces.wait: must not be negative, got %v", ft.Wait))
+		}
+		if ft.Wait > 0 && ft.MaxRecords < 1 {
+			errs = errors.Join(errs, fmt.Errorf("follow_traces.max_records: must be at least 1 when wait is set, got %d", ft.MaxRecords))
+		}
+		if ft.Wait > 0 && ft.MaxBytes < 1<<20 {
+			errs = errors.Join(errs, fmt.Errorf("follow_traces.max_bytes: must be at least 1 MiB when wait is set, got %d", ft.MaxBytes))
+		}
 	}
 
 	if s := cfg.OverloadShedding; s.Enabled {

@@ -29,7 +29,8 @@ func TestLoadConfig(t *testing.T) {
 	full.SamplingPrecision = 6
 	full.RateLimitMaxKeys = 500
 	full.PolicySource = component.MustNewID("sampling_policy")
-	full.FollowTraces = FollowTracesConfig{Enabled: true, Decider: component.MustNewID("sampling_policy")}
+	full.FollowTraces.Enabled = true
+	full.FollowTraces.Decider = component.MustNewID("sampling_policy")
 	full.OverloadShedding = OverloadSheddingConfig{
 		Enabled: true, MemoryLimitMiB: 1024, StartPercent: 70, CheckInterval: 2 * time.Second,
 		ProtectedTiers: []string{"errors"},

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -316,7 +317,7 @@ func TestRateLimitPerKey(t *testing.T) {
 func TestShutdownWithoutStart(t *testing.T) {
 	cfg := defaultCfg()
 	cfg.PolicySource = component.MustNewID("sampling_policy")
-	p, err := newTieredProcessor(componenttestSettings(), cfg, time.Now, newRuntimeMemoryReader())
+	p, err := newTieredProcessor(componenttestSettings(), cfg, consumertest.NewNop(), time.Now, newRuntimeMemoryReader())
 	require.NoError(t, err)
 	require.NoError(t, p.shutdown(context.Background()))
 }

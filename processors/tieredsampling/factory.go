@@ -41,6 +41,11 @@ func createDefaultConfig() component.Config {
 		DefaultTier:       DefaultTierConfig{Name: "default", Percent: 0.1},
 		SamplingPrecision: 4,
 		RateLimitMaxKeys:  1000,
+		FollowTraces: FollowTracesConfig{
+			Wait:       30 * time.Second,
+			MaxRecords: 500_000,
+			MaxBytes:   128 << 20,
+		},
 		OverloadShedding: OverloadSheddingConfig{
 			StartPercent:   80,
 			CheckInterval:  time.Second,
@@ -50,7 +55,7 @@ func createDefaultConfig() component.Config {
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	p, err := newTieredProcessor(set, cfg.(*Config), time.Now, newRuntimeMemoryReader())
+	p, err := newTieredProcessor(set, cfg.(*Config), next, time.Now, newRuntimeMemoryReader())
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -73,7 +74,7 @@ func newTestProcessorWithSettings(t testing.TB, set processor.Settings, cfg *Con
 	if mem == nil {
 		mem = &fakeMemory{}
 	}
-	p, err := newTieredProcessor(set, cfg, clk.Now, mem.Read)
+	p, err := newTieredProcessor(set, cfg, consumertest.NewNop(), clk.Now, mem.Read)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.shutdown(context.Background())) })
 	return p

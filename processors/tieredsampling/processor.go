@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
@@ -54,13 +55,17 @@ type tieredProcessor struct {
 
 	// decider is set in Start, before any data flows, and never changed afterwards.
 	decider policy.TraceDecider
+	// holder keeps records of undecided traces when the decider publishes tail decisions.
+	holder *holder
+	next   consumer.Logs
+	now    func() time.Time
 
 	stopMu    sync.Mutex
 	stopWatch func()
 }
 
 // clock and memory reader are parameters so tests can drive time and pressure.
-func newTieredProcessor(set processor.Settings, cfg *Config, now func() time.Time, mem memoryReader) (*tieredProcessor, error) {
+func newTieredProcessor(set processor.Settings, cfg *Config, next consumer.Logs, now func() time.Time, mem memoryReader) (*tieredProcessor, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -71,6 +76,8 @@ func newTieredProcessor(set processor.Settings, cfg *Config, now func() time.Tim
 		telemetry: tb,
 		shed:      newShedder(cfg.OverloadShedding, now, mem),
 		randU64:   rand.Uint64,
+		next:      next,
+		now:       now,
 		opts: compileOptions{
 			precision:      cfg.SamplingPrecision,
 			maxKeys:        cfg.RateLimitMaxKeys,
@@ -89,6 +96,20 @@ func newTieredProcessor(set processor.Settings, cfg *Config, now func() time.Tim
 	err = errors.Join(
 		tb.RegisterProcessorTieredSamplingEffectiveRateCallback(p.observeRates),
 		tb.RegisterProcessorTieredSamplingShedLevelCallback(p.observeShedLevel),
+		tb.RegisterProcessorTieredSamplingHeldRecordsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			if h := p.holder; h != nil {
+				n, _ := h.observe()
+				o.Observe(n)
+			}
+			return nil
+		}),
+		tb.RegisterProcessorTieredSamplingHeldBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			if h := p.holder; h != nil {
+				_, n := h.observe()
+				o.Observe(n)
+			}
+			return nil
+		}),
 	)
 	if err != nil {
 		tb.Shutdown()
@@ -128,6 +149,11 @@ func (p *tieredProcessor) start(_ context.Context, host component.Host) error {
 			return fmt.Errorf("follow_traces.decider: extension %q does not supply trace decisions", id)
 		}
 		p.decider = d
+		// Records wait for tail decisions only from a decider that publishes them.
+		if src, ok := ext.(policy.TailDecisions); ok && p.cfg.FollowTraces.Wait > 0 {
+			p.holder = newHolder(p, p.cfg.FollowTraces, src, p.next, p.now, p.logger)
+			p.holder.start()
+		}
 	}
 	if id := p.cfg.PolicySource; id != (component.ID{}) {
 		ext, ok := exts[id]
@@ -162,13 +188,16 @@ func (p *tieredProcessor) applyTiers(lt policy.LogTiers) error {
 	return nil
 }
 
-func (p *tieredProcessor) shutdown(context.Context) error {
+func (p *tieredProcessor) shutdown(ctx context.Context) error {
 	p.stopMu.Lock()
 	stop := p.stopWatch
 	p.stopWatch = nil
 	p.stopMu.Unlock()
 	if stop != nil {
 		stop()
+	}
+	if p.holder != nil {
+		p.holder.shutdown(ctx)
 	}
 	p.telemetry.Shutdown()
 	return nil
@@ -225,6 +254,12 @@ type batchState struct {
 	sl       plog.ScopeLogs
 	service  string
 	resAttrs pcommon.Map
+	// hold is whether records may wait for their trace's tail decision in this batch, and holds
+	// gathers those that do, by trace; rlSeq and slSeq number the resource and scope being read.
+	hold  bool
+	holds map[pcommon.TraceID]*holdFragment
+	rlSeq int
+	slSeq int
 }
 
 func (p *tieredProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
@@ -242,7 +277,9 @@ func (p *tieredProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 			break
 		}
 	}
+	bs.hold = p.holder != nil && p.holder.active()
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		bs.rlSeq++
 		bs.rl = rl
 		bs.resAttrs = rl.Resource().Attributes()
 		bs.service = ""
@@ -250,6 +287,7 @@ func (p *tieredProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 			bs.service = v.Str()
 		}
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			bs.slSeq++
 			bs.sl = sl
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				return !p.keep(ctx, &bs, lr)
@@ -259,6 +297,9 @@ func (p *tieredProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.L
 		return rl.ScopeLogs().Len() == 0
 	})
 	p.publish(ctx, pol, bs.counts)
+	if len(bs.holds) > 0 {
+		p.holder.add(ctx, bs.holds)
+	}
 	if ld.ResourceLogs().Len() == 0 {
 		return ld, processorhelper.ErrSkipProcessingData
 	}
@@ -305,8 +346,17 @@ func (p *tieredProcessor) keep(ctx context.Context, bs *batchState, lr plog.LogR
 	sampled := threshold.ShouldSample(rnd)
 	followed := false
 	if !sampled && p.decider != nil {
-		if tid := lr.TraceID(); !tid.IsEmpty() && p.decider.TraceKept(tid, bs.service) {
-			followed = true
+		if tid := lr.TraceID(); !tid.IsEmpty() {
+			if bs.hold {
+				d, decided := p.holder.src.TraceDecision(tid)
+				if !decided {
+					bs.holdRecord(tid, t, lr)
+					return false
+				}
+				followed = d.Kept
+			} else if p.decider.TraceKept(tid, bs.service) {
+				followed = true
+			}
 		}
 	}
 	if !sampled && !followed {
@@ -427,4 +477,30 @@ func hashRandomness(v pcommon.Value) sampling.Randomness {
 	h ^= h >> 31
 	r, _ := sampling.UnsignedToRandomness(h >> 8)
 	return r
+}
+
+// holdRecord moves a record that failed its tier into its trace's fragment for this batch.
+func (bs *batchState) holdRecord(id pcommon.TraceID, t *tier, lr plog.LogRecord) {
+	if bs.holds == nil {
+		bs.holds = make(map[pcommon.TraceID]*holdFragment)
+	}
+	f := bs.holds[id]
+	if f == nil {
+		f = &holdFragment{ld: plog.NewLogs(), service: bs.service}
+		bs.holds[id] = f
+	}
+	if f.rlSeq != bs.rlSeq {
+		f.rl = f.ld.ResourceLogs().AppendEmpty()
+		bs.rl.Resource().CopyTo(f.rl.Resource())
+		f.rl.SetSchemaUrl(bs.rl.SchemaUrl())
+		f.rlSeq, f.slSeq = bs.rlSeq, 0
+	}
+	if f.slSeq != bs.slSeq {
+		f.sl = f.rl.ScopeLogs().AppendEmpty()
+		bs.sl.Scope().CopyTo(f.sl.Scope())
+		f.sl.SetSchemaUrl(bs.sl.SchemaUrl())
+		f.slSeq = bs.slSeq
+	}
+	f.tiers = append(f.tiers, t)
+	lr.MoveTo(f.sl.LogRecords().AppendEmpty())
 }

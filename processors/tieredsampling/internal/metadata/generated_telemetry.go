@@ -30,6 +30,9 @@ type TelemetryBuilder struct {
 	registrations                          []metric.Registration
 	ProcessorTieredSamplingConditionErrors metric.Int64Counter
 	ProcessorTieredSamplingEffectiveRate   metric.Float64ObservableGauge
+	ProcessorTieredSamplingHeldBytes       metric.Int64ObservableGauge
+	ProcessorTieredSamplingHeldDecisions   metric.Int64Counter
+	ProcessorTieredSamplingHeldRecords     metric.Int64ObservableGauge
 	ProcessorTieredSamplingPolicyUpdates   metric.Int64Counter
 	ProcessorTieredSamplingRecordsDropped  metric.Int64Counter
 	ProcessorTieredSamplingRecordsIn       metric.Int64Counter
@@ -54,6 +57,36 @@ func (builder *TelemetryBuilder) RegisterProcessorTieredSamplingEffectiveRateCal
 		cb(ctx, &observerFloat64{inst: builder.ProcessorTieredSamplingEffectiveRate, obs: o})
 		return nil
 	}, builder.ProcessorTieredSamplingEffectiveRate)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTieredSamplingHeldBytesCallback sets callback for observable ProcessorTieredSamplingHeldBytes metric.
+func (builder *TelemetryBuilder) RegisterProcessorTieredSamplingHeldBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTieredSamplingHeldBytes, obs: o})
+		return nil
+	}, builder.ProcessorTieredSamplingHeldBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTieredSamplingHeldRecordsCallback sets callback for observable ProcessorTieredSamplingHeldRecords metric.
+func (builder *TelemetryBuilder) RegisterProcessorTieredSamplingHeldRecordsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTieredSamplingHeldRecords, obs: o})
+		return nil
+	}, builder.ProcessorTieredSamplingHeldRecords)
 	if err != nil {
 		return err
 	}
@@ -126,6 +159,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tiered_sampling_effective_rate",
 		metric.WithDescription("Keep rate in percent currently applied to each tier, after overload shedding. [Development]"),
 		metric.WithUnit("%"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTieredSamplingHeldBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_tiered_sampling_held_bytes",
+		metric.WithDescription("Bytes held while records wait for their trace's tail decision (records in their OTLP encoding plus a fixed cost per trace). [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTieredSamplingHeldDecisions, err = builder.meter.Int64Counter(
+		"otelcol_processor_tiered_sampling_held_decisions",
+		metric.WithDescription("Held records decided, by outcome; trace_* followed the trace's tail decision, the others fell back to the consistent rate of their service. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTieredSamplingHeldRecords, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_tiered_sampling_held_records",
+		metric.WithDescription("Records that failed their tier and wait for their trace's tail decision. [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTieredSamplingPolicyUpdates, err = builder.meter.Int64Counter(

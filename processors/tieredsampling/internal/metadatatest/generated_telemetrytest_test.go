@@ -24,11 +24,20 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	require.NoError(t, tb.RegisterProcessorTieredSamplingHeldBytesCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
+	require.NoError(t, tb.RegisterProcessorTieredSamplingHeldRecordsCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterProcessorTieredSamplingShedLevelCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
 	}))
 	tb.ProcessorTieredSamplingConditionErrors.Add(context.Background(), 1)
+	tb.ProcessorTieredSamplingHeldDecisions.Add(context.Background(), 1)
 	tb.ProcessorTieredSamplingPolicyUpdates.Add(context.Background(), 1)
 	tb.ProcessorTieredSamplingRecordsDropped.Add(context.Background(), 1)
 	tb.ProcessorTieredSamplingRecordsIn.Add(context.Background(), 1)
@@ -38,6 +47,15 @@ func TestSetupTelemetry(t *testing.T) {
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTieredSamplingEffectiveRate(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTieredSamplingHeldBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTieredSamplingHeldDecisions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTieredSamplingHeldRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTieredSamplingPolicyUpdates(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
