@@ -20,7 +20,13 @@ type exemplar struct {
 	ts      pcommon.Timestamp
 	traceID pcommon.TraceID
 	spanID  pcommon.SpanID
+	// carried marks an exemplar already held over one flush for its trace's decision.
+	carried bool
 }
+
+// exemplarVerdict says whether an exemplar may be written now, and whether one whose trace is
+// not decided yet is worth holding until the next flush.
+type exemplarVerdict func(id pcommon.TraceID, service string) (emit, wait bool)
 
 // series is one histogram stream. Everything the hot path touches is preallocated at creation
 // so that recording an observation never allocates.
@@ -76,6 +82,9 @@ type aggregator struct {
 	limit       int
 	expiration  time.Duration
 	exemplarCap int
+	// exemplarCheck, when set, keeps exemplars of traces that were not kept out of the output.
+	exemplarCheck exemplarVerdict
+	carry         []exemplar
 	warmup      int
 
 	// instanceAttr and instanceID name the producing collector on every emitted point; empty
@@ -407,6 +416,10 @@ func (a *aggregator) flush(now time.Time, scope string) pmetric.Metrics {
 			} else {
 				s.exNext, s.exLen = 0, 0
 			}
+			for _, e := range a.carry {
+				s.addExemplar(e)
+			}
+			a.carry = a.carry[:0]
 		}
 	}
 	a.lastFlush = ts
@@ -493,8 +506,24 @@ func (a *aggregator) fillCommon(s *series, ts pcommon.Timestamp, attrs pcommon.M
 	if s.exLen == len(s.exemplars) {
 		first = s.exNext
 	}
+	svc := ""
+	if a.exemplarCheck != nil {
+		if v, ok := s.attrs.Get(serviceNameKey); ok {
+			svc = v.AsString()
+		}
+	}
 	for i := 0; i < s.exLen; i++ {
 		e := s.exemplars[(first+i)%len(s.exemplars)]
+		if a.exemplarCheck != nil {
+			emit, wait := a.exemplarCheck(e.traceID, svc)
+			if !emit {
+				if wait && !e.carried {
+					e.carried = true
+					a.carry = append(a.carry, e)
+				}
+				continue
+			}
+		}
 		ex := exs.AppendEmpty()
 		ex.SetDoubleValue(e.value)
 		ex.SetTimestamp(e.ts)

@@ -159,6 +159,9 @@ type ExemplarsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// MaxPerDataPoint bounds the exemplars kept per series between two flushes.
 	MaxPerDataPoint int `mapstructure:"max_per_data_point"`
+	// TraceDecider is the ID of an extension that knows which traces are kept (sampling_policy).
+	// When set, exemplars point only at kept traces, so each one opens a trace that exists.
+	TraceDecider component.ID `mapstructure:"trace_decider"`
 }
 
 // Validate checks the configuration; it never fills in values.
@@ -206,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Exemplars.MaxPerDataPoint < 0 || c.Exemplars.MaxPerDataPoint > maxExemplars {
 		errs = append(errs, fmt.Errorf("exemplars::max_per_data_point must be between 0 and %d, got %d", maxExemplars, c.Exemplars.MaxPerDataPoint))
+	}
+	if !c.Exemplars.Enabled && c.Exemplars.TraceDecider != (component.ID{}) {
+		errs = append(errs, errors.New("exemplars::trace_decider needs exemplars::enabled"))
 	}
 	if c.Exemplars.Enabled && c.Exemplars.MaxPerDataPoint == 0 {
 		errs = append(errs, errors.New("exemplars::max_per_data_point must be positive when exemplars are enabled"))

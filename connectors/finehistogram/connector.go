@@ -24,6 +24,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 
 	"github.com/sieveobs/sieve/connectors/finehistogram/internal/metadata"
+	"github.com/sieveobs/sieve/internal/policy"
 )
 
 const scopeName = "github.com/sieveobs/sieve/connectors/finehistogram"
@@ -80,6 +81,10 @@ type fineHistogramConnector struct {
 
 	mu  sync.Mutex
 	agg *aggregator
+	// decider, when set, narrows exemplar candidates to spans of traces likely kept: error spans
+	// (tail sampling keeps their traces) and traces the live rate keeps. The flush then checks
+	// the actual decision.
+	decider policy.TraceDecider
 	// keyBuf is reused for series keys; guarded by mu.
 	keyBuf []byte
 	// lastTraceState caches the last parsed tracestate: spans of one trace share it.
@@ -152,6 +157,30 @@ func (*fineHistogramConnector) Capabilities() consumer.Capabilities {
 }
 
 func (c *fineHistogramConnector) Start(ctx context.Context, host component.Host) error {
+	if id := c.cfg.Exemplars.TraceDecider; id != (component.ID{}) {
+		ext, ok := host.GetExtensions()[id]
+		if !ok {
+			return fmt.Errorf("exemplars::trace_decider: extension %q not found; add it to service::extensions", id)
+		}
+		d, ok := ext.(policy.TraceDecider)
+		if !ok {
+			return fmt.Errorf("exemplars::trace_decider: extension %q does not know which traces are kept", id)
+		}
+		tails, _ := ext.(policy.TailDecisions)
+		c.mu.Lock()
+		c.decider = d
+		c.agg.exemplarCheck = func(tid pcommon.TraceID, svc string) (bool, bool) {
+			if tails != nil && tails.TailActive() {
+				if dec, ok := tails.TraceDecision(tid); ok {
+					return dec.Kept, false
+				}
+				// Decided after decision_wait: worth waiting one flush for.
+				return false, true
+			}
+			return d.TraceKept(tid, svc), false
+		}
+		c.mu.Unlock()
+	}
 	if c.cfg.Storage != nil {
 		j, err := openJournal(ctx, host, *c.cfg.Storage, c.id)
 		if err != nil {
@@ -445,4 +474,12 @@ func clampWeight(ac float64) float64 {
 		return 1
 	}
 	return math.Min(ac, maxWeight)
+}
+
+// exemplarCandidate reports whether an observation may become an exemplar.
+func (c *fineHistogramConnector) exemplarCandidate(id pcommon.TraceID, svc string, isErr bool) bool {
+	if c.decider == nil {
+		return true
+	}
+	return isErr || c.decider.TraceKept(id, svc)
 }

@@ -98,7 +98,7 @@ func (c *fineHistogramConnector) consumeLogRecord(n int, m *metricAgg, lr plog.L
 		weight = c.thresholdWeight(th.Str())
 	}
 	c.agg.record(s, value, s.integerWeight(weight), now)
-	if s.exemplars != nil && !lr.TraceID().IsEmpty() {
+	if s.exemplars != nil && !lr.TraceID().IsEmpty() && c.exemplarCandidate(lr.TraceID(), svc, false) {
 		ts := lr.Timestamp()
 		if ts == 0 {
 			ts = lr.ObservedTimestamp()

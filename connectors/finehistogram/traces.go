@@ -86,7 +86,7 @@ func (c *fineHistogramConnector) consumeSpan(m *metricAgg, span ptrace.Span, res
 		st.overflowed++
 	}
 	c.agg.record(s, value, s.integerWeight(c.traceStateWeight(span.TraceState().AsRaw())), now)
-	if s.exemplars != nil {
+	if s.exemplars != nil && c.exemplarCandidate(span.TraceID(), svc, span.Status().Code() == ptrace.StatusCodeError) {
 		s.addExemplar(exemplar{value: value, ts: end, traceID: span.TraceID(), spanID: span.SpanID()})
 	}
 	st.observed++
