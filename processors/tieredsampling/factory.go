@@ -42,7 +42,7 @@ func createDefaultConfig() component.Config {
 		SamplingPrecision: 4,
 		RateLimitMaxKeys:  1000,
 		FollowTraces: FollowTracesConfig{
-			Wait:       30 * time.Second,
+			Wait:       10 * time.Second,
 			MaxRecords: 500_000,
 			MaxBytes:   128 << 20,
 		},

@@ -85,9 +85,13 @@ func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 		return err == nil && len(res) == 1 && res[0].Value == spans
 	}, 2*time.Minute, time.Second, "every span must be counted once in Prometheus")
 
-	kept := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")
-	dropped := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped")
-	require.Equal(t, float64(spans), kept+dropped, "trace_sampling must see every span once")
+	// Tail sampling decides each trace decision_wait after its last span.
+	var kept, dropped float64
+	require.Eventually(t, func() bool {
+		kept = telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")
+		dropped = telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped")
+		return kept+dropped == float64(spans)
+	}, time.Minute, 200*time.Millisecond, "trace_sampling must see every span once")
 	// configs/policy.yaml: default_rate 0.01. Five standard deviations of a binomial count.
 	const rate = 0.01
 	bound := 5 * math.Sqrt(spans*rate*(1-rate))

@@ -41,8 +41,9 @@ func GatewayExpectations(traceRate float64) map[loadgen.Signal]Expectation {
 			loadgen.ClassInfo:  math.Max(0.001, traceRate),
 			loadgen.ClassNoUID: 0,
 		}, Cluster: 1},
+		// Tail sampling at the gateway keeps every trace with an error span whole.
 		loadgen.Traces: {Fractions: map[loadgen.Class]float64{
-			loadgen.ClassKeep:    traceRate,
+			loadgen.ClassKeep:    1,
 			loadgen.ClassSampled: traceRate,
 		}, Cluster: loadgen.MaxSpansPerTrace},
 		loadgen.Metrics: {Fractions: map[loadgen.Class]float64{loadgen.ClassPlain: 1}, Cluster: 1},

@@ -1,8 +1,11 @@
 package load
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/loadgen"
@@ -99,4 +102,31 @@ func (g *Gateway) Counts(sig loadgen.Signal) sinks.Counts {
 // DecodeFailures lists requests the endpoints could not decode: items in them were not counted.
 func (g *Gateway) DecodeFailures() []string {
 	return append(g.Sink.DecodeFailures(), g.RW.DecodeFailures()...)
+}
+
+// WaitTailIdle waits, up to limit, until the gateway holds nothing for tail decisions: no spans
+// waiting for their trace's decision and no log records waiting for it. Records that failed their
+// tier wait up to follow_traces.wait before they are passed on or dropped, so a drain that did not
+// wait for them would judge a run before its sampled logs could arrive.
+func (g *Gateway) WaitTailIdle(ctx context.Context, client *http.Client, limit time.Duration) error {
+	end := time.Now().Add(limit)
+	for {
+		m, err := Scrape(ctx, client, g.Proc.TelemetryURL)
+		if err != nil {
+			return err
+		}
+		held := m.Sum("otelcol_processor_trace_sampling_buffered_spans", nil) +
+			m.Sum("otelcol_processor_tiered_sampling_held_records", nil)
+		if held == 0 {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("gateway still holds %.0f spans and records after %s", held, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -90,6 +90,7 @@ func runLoad(t *testing.T, sig loadgen.Signal, proto string, rate float64, dur t
 	gen.Run(ctx)
 	loadSecs := time.Since(start).Seconds()
 	st := gen.Stats()
+	require.NoError(t, g.WaitTailIdle(ctx, client, time.Minute))
 	Drain(ctx, func() sinks.Counts { return g.Counts(sig) }, st, exp, 2*time.Second, 15*time.Second, 2*time.Minute, g.Proc.Exited)
 	require.False(t, g.Proc.Exited(), "sieve exited during the run:\n%s", g.Proc.LogTail(40))
 	cpu1, err := CPUSeconds(g.PID)

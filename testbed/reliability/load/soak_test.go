@@ -173,6 +173,7 @@ sampling:
 
 	// Nothing acked may be lost: drain every signal, then judge each.
 	exps := GatewayExpectations(traceRate)
+	require.NoError(t, g.WaitTailIdle(ctx, client, time.Minute))
 	problems := []string{}
 	for _, sig := range signals {
 		st := gens[sig].Stats()
