@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/demoapp"
+	"github.com/sieveobs/sieve/testbed/reliability/load"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -117,6 +119,15 @@ wait:
 	}
 
 	step("waiting for Sieve to deliver")
+	// Traces are decided decision_wait after their last span, and log records that failed their
+	// tier wait for their trace's decision: wait until Sieve holds none of either.
+	telemetry := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(500 * time.Millisecond) {
+		m, err := load.Scrape(ctx, telemetry, sieve.TelemetryURL)
+		if err == nil && m.Sum("otelcol_processor_trace_sampling_buffered_spans", nil)+m.Sum("otelcol_processor_tiered_sampling_held_records", nil) == 0 {
+			break
+		}
+	}
 	// Sieve keeps every error record that has a uid: wait until Loki holds all of them.
 	wantErrors := int64(0)
 	for svc, levels := range stats.Logs() {
@@ -129,7 +140,7 @@ wait:
 		}
 		time.Sleep(time.Second)
 	}
-	if err := summary(ctx, stats, loki, prom, jaeger, started); err != nil {
+	if err := summary(ctx, stats, loki, prom, jaeger, sieve.TelemetryURL, started); err != nil {
 		return err
 	}
 	if keep && ctx.Err() == nil {
@@ -165,7 +176,7 @@ func sumLevel(m map[string]map[string]float64, level string) float64 {
 	return n
 }
 
-func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, prom *backends.Prometheus, jaeger *backends.Jaeger, since time.Time) error {
+func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, prom *backends.Prometheus, jaeger *backends.Jaeger, telemetryURL string, since time.Time) error {
 	step("summary: log records sent by the services / kept by Sieve in Loki")
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "    service	error	warn	info	debug	without uid (dropped)")
@@ -221,8 +232,15 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 	}
 
 	fmt.Println()
+	fmt.Println("    Tail sampling at the gateway (Sieve's own metrics): whole traces kept and dropped, by reason")
+	tailSummary(ctx, telemetryURL)
+
+	fmt.Println()
 	fmt.Println("    Jaeger (the traces trace_sampling kept):")
 	example := jaegerSummary(ctx, jaeger, since)
+	if example != "" {
+		traceLogs(ctx, loki, example, since)
+	}
 
 	fmt.Println()
 	fmt.Println("    Example queries (run `make demo DEMO_FLAGS=-keep` to keep the stack up for them):")
@@ -279,6 +297,60 @@ func jaegerSummary(ctx context.Context, jaeger *backends.Jaeger, since time.Time
 	}
 	w.Flush()
 	return example
+}
+
+// tailSummary prints the traces tail sampling kept and dropped per reason, and the log records
+// kept because their trace was.
+func tailSummary(ctx context.Context, telemetryURL string) {
+	m, err := load.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
+	if err != nil {
+		fmt.Printf("      %v\n", err)
+		return
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "      reason\ttraces kept\ttraces dropped")
+	for _, r := range []string{"error", "slow", "always_rule", "rate", "never_rule"} {
+		k := m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": r})
+		d := m.Sum("otelcol_processor_trace_sampling_traces_dropped", map[string]string{"reason": r})
+		if k+d > 0 {
+			fmt.Fprintf(w, "      %s\t%.0f\t%.0f\n", r, k, d)
+		}
+	}
+	w.Flush()
+	followed := m.Sum("otelcol_processor_tiered_sampling_held_decisions", map[string]string{"outcome": "trace_kept"})
+	fmt.Printf("      %.0f log records their tier would drop were kept because their trace was kept\n", followed)
+}
+
+// traceLogs prints the log records Loki holds for one trace: every one of a kept trace is there.
+func traceLogs(ctx context.Context, loki *backends.Loki, traceID string, since time.Time) {
+	q := fmt.Sprintf(`{service_name=~".+"} | trace_id=%q`, traceID)
+	streams, err := loki.QueryRange(ctx, "", q, since.Add(-time.Minute), time.Now().Add(time.Minute))
+	if err != nil {
+		fmt.Printf("      logs of trace %s: %v\n", traceID, err)
+		return
+	}
+	type entry struct {
+		at   time.Time
+		line string
+	}
+	var entries []entry
+	for _, st := range streams {
+		for _, e := range st.Entries {
+			entries = append(entries, entry{e.Time, fmt.Sprintf("%-8s %-6s %s", st.Labels["service_name"], st.Labels["level"], e.Line)})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].at.Before(entries[j].at) })
+	lines := make([]string, len(entries))
+	for i, e := range entries {
+		lines[i] = e.line
+	}
+	fmt.Printf("    Loki: the %d log records of trace %s (every record of a kept trace, whatever its level):\n", len(lines), traceID)
+	for _, l := range first(lines, 8) {
+		if len(l) > 140 {
+			l = l[:140] + "…"
+		}
+		fmt.Printf("      %s\n", l)
+	}
 }
 
 func first(s []string, n int) []string {
