@@ -72,7 +72,7 @@ func (b *board) add(w, h int, p *Panel) {
 	b.nextID++
 	p.GridPos = GridPos{H: h, W: w, X: b.x, Y: b.y}
 	for i, t := range p.Targets {
-		t.RefID = string(rune('A' + i))
+		t.RefID = refID(i)
 	}
 	b.x += w
 	if h > b.rowH {
@@ -80,6 +80,9 @@ func (b *board) add(w, h int, p *Panel) {
 	}
 	b.d.Panels = append(b.d.Panels, p)
 }
+
+// refID names a panel's queries A, B, ... in order.
+func refID(i int) string { return string(rune('A' + i)) }
 
 func datasourceVar(name, label, typ string) *Variable {
 	return &Variable{Current: map[string]any{}, Label: label, Name: name, Options: []VariableOption{}, Query: typ, Refresh: 1, Type: "datasource"}
@@ -163,6 +166,16 @@ func withThresholds(p *Panel, t Thresholds) *Panel {
 	if p.Type == "timeseries" {
 		p.FieldConfig.Defaults.Custom["thresholdsStyle"] = map[string]any{"mode": "dashed"}
 	}
+	return p
+}
+
+// onRightAxis draws the i-th query of a time series on a right axis: a per-item size beside a
+// total of the same unit would otherwise be flattened against zero.
+func onRightAxis(p *Panel, i int) *Panel {
+	p.FieldConfig.Overrides = append(p.FieldConfig.Overrides, Override{
+		Matcher:    Matcher{ID: "byFrameRefID", Options: refID(i)},
+		Properties: []Property{{ID: "custom.axisPlacement", Value: "right"}},
+	})
 	return p
 }
 

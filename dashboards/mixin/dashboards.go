@@ -81,10 +81,11 @@ func Latency(cfg Config) *Dashboard {
 }
 
 // Sampling: what the tiered log sampler and the trace sampler keep and drop, the rates in force,
-// the reconstruction of the original volume from the kept records, the live policy and shedding.
+// the reconstruction of the original volume from the kept records, the live policy and shedding,
+// and what tail sampling holds and decides.
 func Sampling(cfg Config) *Dashboard {
 	b := newBoard(cfg, "sampling", "Sieve / Sampling efficacy",
-		"Per log tier and per trace rule: records in, kept and dropped, the effective keep rate, the adjusted-count reconstruction (kept divided by the keep rate, compared with what was received), the live policy version and overload shedding.")
+		"Per log tier and per trace rule: records in, kept and dropped, the effective keep rate, the adjusted-count reconstruction (kept divided by the keep rate, compared with what was received), the live policy version and overload shedding. Tail sampling: traces kept and dropped by reason, what the buffers hold, early decisions and late spans, and the log records held for their trace's decision.")
 	b.vars(sieveVars(cfg)...)
 	b.vars(promVar("tier", "Tier", "tier", TierRecordsIn.Name, sieveSel(cfg)))
 	sel := sieveSel(cfg)
@@ -119,7 +120,7 @@ func Sampling(cfg Config) *Dashboard {
 		prom(fmt.Sprintf("sum by (tier) (rate(%s[%s]))", vec(TierRecordsIn.Name, tierSel), rate), "{{tier}} in"),
 		prom(fmt.Sprintf("sum by (tier) (rate(%s[%s]))", vec(TierRecordsKept.Name, tierSel), rate), "{{tier}} kept"),
 		prom(fmt.Sprintf("sum by (tier) (rate(%s[%s]))", vec(TierRecordsDropped.Name, tierSel), rate), "{{tier}} dropped")))
-	b.add(12, 8, timeseries("Dropped by tier and reason", "Why records were dropped: tier_drop, sampled_out, rate_limited, shed, missing_attribute.", "short",
+	b.add(12, 8, timeseries("Dropped by tier and reason", "Why records were dropped: tier_drop, sampled_out, rate_limited, shed, missing_attribute, release_failed (kept after their trace's decision but refused by the next consumer).", "short",
 		prom(fmt.Sprintf("sum by (tier, reason) (rate(%s[%s]))", vec(TierRecordsDropped.Name, tierSel), rate), "{{tier}} {{reason}}")))
 	b.add(8, 8, withMinMax(timeseries("Effective keep rate per tier", "Keep rate in force per tier, after overload shedding.", "percent",
 		prom(fmt.Sprintf("max by (tier) (%s)", vec(TierEffectiveRate.Name, tierSel)), "{{tier}}")), f(0), f(100)))
@@ -131,13 +132,53 @@ func Sampling(cfg Config) *Dashboard {
 		prom(fmt.Sprintf("sum by (tier) (rate(%s[%s]))", vec(TierRecordsIn.Name, tierSel), rate), "{{tier}} received")))
 
 	b.row("Traces")
-	b.add(8, 8, timeseries("Spans kept and dropped by rule", "Spans per second kept and dropped, by the rule that decided: rate (probabilistic), always_rule, never_rule, error.", "short",
+	b.add(8, 8, timeseries("Spans kept and dropped by rule", "Spans per second kept and dropped, by the rule that decided: rate (probabilistic), always_rule, never_rule, error, and in tail mode slow; export_failed are spans of kept traces the next consumer refused (lost).", "short",
 		prom(fmt.Sprintf("sum by (reason) (rate(%s[%s]))", vec(TraceSpansKept.Name, sel), rate), "kept {{reason}}"),
 		prom(fmt.Sprintf("sum by (reason) (rate(%s[%s]))", vec(TraceSpansDropped.Name, sel), rate), "dropped {{reason}}")))
 	b.add(8, 8, withMinMax(timeseries("Measured span keep ratio", "Spans kept over spans seen (kept + dropped).", "percentunit",
 		prom(fmt.Sprintf("sum(rate(%[1]s[%[3]s])) / (sum(rate(%[1]s[%[3]s])) + sum(rate(%[2]s[%[3]s])))", vec(TraceSpansKept.Name, sel), vec(TraceSpansDropped.Name, sel), rate), "kept")), f(0), f(1)))
 	b.add(8, 8, withMinMax(timeseries("Effective trace rate per service", "Keep probability per service served by the live policy after adaptive rules.", "percentunit",
 		prom(fmt.Sprintf("max by (service) (%s)", vec(PolicyServiceRate.Name, sel)), "{{service}}")), f(0), f(1)))
+
+	b.row("Tail sampling")
+	// Counters are summed across the gateways of a pool: each gateway decides its own share of the
+	// traces. Buffer gauges stay per instance, since max_traces, max_bytes and max_records bound
+	// each gateway on its own.
+	perInstance := func(m Metric) string { return fmt.Sprintf("sum by (instance) (%s)", vec(m.Name, sel)) }
+	// Bytes per held item from the averages over the interval, so that the size is still there
+	// when a buffer empties between bursts (and no division by an empty buffer).
+	perItem := func(bytes, items Metric) string {
+		return fmt.Sprintf("sum by (instance) (avg_over_time(%s[%s]))\n/\n(sum by (instance) (avg_over_time(%s[%s])) > 0)",
+			vec(bytes.Name, sel), rate, vec(items.Name, sel), rate)
+	}
+	// Early decisions and late spans are rare when the buffer and decision_wait suit the traffic:
+	// all the traces or spans decided are drawn with them for scale, so the panel is never empty
+	// while tail sampling runs. Kept and dropped are tagged apart so that the union keeps both.
+	against := func(label, part string, kept, dropped Metric) string {
+		return fmt.Sprintf("sum by (%[1]s) (\n  %[2]s\n  or\n  label_replace(rate(%[3]s[%[5]s]), \"%[1]s\", \"all kept\", \"\", \"\")\n  or\n  label_replace(rate(%[4]s[%[5]s]), \"%[1]s\", \"all dropped\", \"\", \"\")\n)",
+			label, part, vec(kept.Name, sel), vec(dropped.Name, sel), rate)
+	}
+	b.add(8, 8, timeseries("Traces kept by reason", "Traces per second kept whole by tail sampling, by reason: error (an error span or an HTTP 5xx), slow (a span over its latency threshold), always_rule, rate (the consistent rate of the root's service).", "short",
+		prom(fmt.Sprintf("sum by (reason) (rate(%s[%s]))", vec(TraceTracesKept.Name, sel), rate), "{{reason}}")))
+	b.add(8, 8, timeseries("Traces dropped by reason", "Traces per second dropped whole by tail sampling, by reason: rate (not drawn at the consistent rate of the root's service), never_rule.", "short",
+		prom(fmt.Sprintf("sum by (reason) (rate(%s[%s]))", vec(TraceTracesDropped.Name, sel), rate), "{{reason}}")))
+	b.add(8, 8, timeseries("Early decisions by cause", "Traces per second decided before decision_wait had passed since their last span, by cause, against all traces decided: max_traces and max_bytes mean the buffer is too small for the traffic (those traces are decided on what had arrived of them), max_trace_age a trace whose spans kept coming, shutdown the buffer emptied on stop.", "short",
+		prom(against("cause", fmt.Sprintf("rate(%s[%s])", vec(TraceEarlyDecisions.Name, sel), rate), TraceTracesKept, TraceTracesDropped), "{{cause}}")))
+	b.add(8, 8, timeseries("Buffered traces and spans", "Traces and spans each instance holds until their trace is decided; tail.max_traces bounds the traces per instance.", "short",
+		prom(perInstance(TraceBufferedTraces), "{{instance}} traces"),
+		prom(perInstance(TraceBufferedSpans), "{{instance}} spans")))
+	b.add(8, 8, onRightAxis(timeseries("Buffered bytes", "Bytes each instance holds for tail sampling (spans in their OTLP encoding plus a fixed cost per trace), bounded by tail.max_bytes, and the bytes per buffered span (right axis): with the span rate and decision_wait, what max_bytes must allow.", "bytes",
+		prom(perInstance(TraceBufferedBytes), "{{instance}}"),
+		prom(perItem(TraceBufferedBytes, TraceBufferedSpans), "{{instance}} per span")), 1))
+	b.add(8, 8, timeseries("Late spans by decision", "Spans per second that arrived after their trace was decided and followed the decision (a kept trace's pass at once, a dropped trace's are dropped), against all spans kept and dropped: many late spans mean decision_wait is shorter than the gaps between a trace's spans.", "short",
+		prom(against("decision", fmt.Sprintf(`label_replace(label_replace(rate(%s[%s]), "decision", "late kept", "decision", "kept"), "decision", "late dropped", "decision", "dropped")`, vec(TraceLateSpans.Name, sel), rate), TraceSpansKept, TraceSpansDropped), "{{decision}}")))
+	b.add(8, 8, timeseries("Log records held", "Log records each instance holds because their tier dropped them and their trace is not decided yet; follow_traces.max_records bounds them per instance.", "short",
+		prom(perInstance(TierHeldRecords), "{{instance}}")))
+	b.add(8, 8, onRightAxis(timeseries("Held bytes", "Bytes the held log records take on each instance (in their OTLP encoding plus a fixed cost per trace), bounded by follow_traces.max_bytes, and the bytes per held record (right axis).", "bytes",
+		prom(perInstance(TierHeldBytes), "{{instance}}"),
+		prom(perItem(TierHeldBytes, TierHeldRecords), "{{instance}} per record")), 1))
+	b.add(8, 8, timeseries("Held decisions by outcome", "Held log records decided per second, by outcome: trace_kept and trace_dropped followed their trace's tail decision; timeout (no decision within follow_traces.wait), overflow (max_records or max_bytes reached) and shutdown fell back to the consistent rate of their service.", "short",
+		prom(fmt.Sprintf("sum by (outcome) (rate(%s[%s]))", vec(TierHeldDecisions.Name, sel), rate), "{{outcome}}")))
 	return b.d
 }
 

@@ -134,12 +134,48 @@ var (
 	TierShedLevel      = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_shed_level")
 )
 
-// Trace sampling (processors/tracesampling). Label reason: rate, always_rule, never_rule, error
-// (the rule that decided).
+// Log records of undecided traces held by tiered_sampling (follow_traces) until their trace's tail
+// decision. TierHeldRecords and TierHeldBytes are gauges; TierHeldDecisions has label outcome:
+// trace_kept, trace_dropped, and the fallbacks on the trace's rate timeout_*, overflow_*,
+// shutdown_* (each _kept or _dropped).
+var (
+	TierHeldRecords   = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_held_records")
+	TierHeldBytes     = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_held_bytes")
+	TierHeldDecisions = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_held_decisions")
+)
+
+// TierReleaseFailedReason is the records_dropped reason of held records the next consumer
+// refused once their trace was kept: they were acknowledged to the sender and are lost.
+const TierReleaseFailedReason = "release_failed"
+
+// Trace sampling (processors/tracesampling). Label reason: rate, always_rule, never_rule, error,
+// and in tail mode slow and export_failed (the rule that decided, or the loss of a kept trace).
 var (
 	TraceSpansKept    = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_spans_kept")
 	TraceSpansDropped = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_spans_dropped")
 )
+
+// Tail mode of trace sampling (tail.enabled). TraceTracesKept and TraceTracesDropped have label
+// reason; the Buffered gauges are what one instance holds, bounded there by max_traces and
+// max_bytes; TraceEarlyDecisions has label cause (max_traces, max_bytes, max_trace_age,
+// shutdown); TraceLateSpans has label decision (kept, dropped).
+var (
+	TraceTracesKept     = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_traces_kept")
+	TraceTracesDropped  = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_traces_dropped")
+	TraceBufferedTraces = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_buffered_traces")
+	TraceBufferedSpans  = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_buffered_spans")
+	TraceBufferedBytes  = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_buffered_bytes")
+	TraceEarlyDecisions = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_early_decisions")
+	TraceLateSpans      = sieve(traceSampling, "processors/tracesampling", "processor_trace_sampling_late_spans")
+)
+
+// TailBufferFullCauses are the early-decision causes that mean the tail buffer is too small for
+// the traffic; max_trace_age and shutdown are not about its size.
+var TailBufferFullCauses = []string{"max_traces", "max_bytes"}
+
+// TailExportFailedReason is the spans_dropped reason of kept traces the next consumer refused:
+// their spans were acknowledged to the sender and are lost.
+const TailExportFailedReason = "export_failed"
 
 // The live sampling policy (extensions/samplingpolicy). PolicyActiveHash identifies the version
 // in force (a change of value is a policy change); PolicyRefused has label reason;
@@ -215,7 +251,10 @@ func Catalog() []Metric {
 	out := []Metric{ProcessorIncoming, ProcessorOutgoing, QueueSize, QueueCapacity, MemoryRSS, HeapAlloc,
 		CPUSeconds, Uptime, GoMemoryLimit,
 		TierRecordsIn, TierRecordsKept, TierRecordsDropped, TierEffectiveRate, TierPolicyUpdates, TierShedLevel,
+		TierHeldRecords, TierHeldBytes, TierHeldDecisions,
 		TraceSpansKept, TraceSpansDropped,
+		TraceTracesKept, TraceTracesDropped, TraceBufferedTraces, TraceBufferedSpans, TraceBufferedBytes,
+		TraceEarlyDecisions, TraceLateSpans,
 		PolicyActiveHash, PolicyApplied, PolicyRefused, PolicySourceErrors, PolicyServiceRate,
 		LokiEntriesSent, LokiEntriesDropped, LokiLabelsDemoted, LokiRequestsFailed,
 		RWSamplesSent, RWSamplesDropped, RWRequestsFailed,

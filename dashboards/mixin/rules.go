@@ -140,6 +140,31 @@ func AlertingRules(cfg Config) RuleFile {
 				"description": "{{ $labels.instance }} has shed {{ $value }} log tiers for 2 minutes because of memory pressure.",
 			},
 		},
+		{
+			// A full buffer now and then is what the bounds are for; decided early for 10 minutes,
+			// the buffer is too small for the traffic and traces are decided on part of their spans.
+			Alert: "SieveTailEarlyDecisions",
+			Expr: fmt.Sprintf("sum by (%s) (rate(%s{%s, cause=~%q}[5m])) > 0",
+				by(cfg, "cause"), TraceEarlyDecisions, sel, strings.Join(TailBufferFullCauses, "|")),
+			For:    "10m",
+			Labels: map[string]string{"severity": "warning"},
+			Annotations: map[string]string{
+				"summary":     "The tail sampling buffer is too small for the traffic.",
+				"description": "{{ $labels.instance }} has decided {{ $value | humanize }} traces per second before decision_wait for 10 minutes ({{ $labels.cause }} reached): they are decided on the spans that had arrived. Raise tail.max_traces or tail.max_bytes (and the memory limit), or add gateways.",
+			},
+		},
+		{
+			// Kept traces and the log records that followed them are released after the sender was
+			// answered: a refusal downstream loses them for good.
+			Alert: "SieveTailReleaseFailed",
+			Expr: fmt.Sprintf("sum by (%[1]s) (\n  label_replace(increase(%[2]s{%[3]s, reason=%[4]q}[5m]), \"signal\", \"spans\", \"\", \"\")\n  or\n  label_replace(increase(%[5]s{%[3]s, reason=%[6]q}[5m]), \"signal\", \"log records\", \"\", \"\")\n) > 0",
+				by(cfg, "signal"), TraceSpansDropped, sel, TailExportFailedReason, TierRecordsDropped, TierReleaseFailedReason),
+			Labels: map[string]string{"severity": "critical"},
+			Annotations: map[string]string{
+				"summary":     "Sieve lost data tail sampling had kept.",
+				"description": "{{ $labels.instance }} lost {{ $value | humanize }} kept {{ $labels.signal }} in the last 5 minutes: the next consumer refused them after the sender had been answered. Check the exporter's queue (a persistent queue after the sampling processors absorbs refusals).",
+			},
+		},
 	}}
 	pipeline := RuleGroup{Name: "sieve-pipeline", Rules: []Rule{
 		{

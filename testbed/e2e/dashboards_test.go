@@ -43,6 +43,8 @@ var faultOnly = map[string]string{
 	mixin.FineOverflowed.Name:                             "needs a histogram over its cardinality limit",
 	mixin.FineDropped.Name:                                "needs an invalid observation",
 	mixin.PolicySourceErrors.Name:                         "needs the policy source to fail",
+	mixin.TraceEarlyDecisions.Name:                        "needs a full tail buffer, a trace older than max_trace_age or a shutdown",
+	mixin.TraceLateSpans.Name:                             "needs a span arriving after its trace's decision, which the demo's batch timing does not guarantee (tail_test.go sends them)",
 }
 
 // builtComponents runs `bin/sieve components` and returns "kind/type" -> module for everything
