@@ -41,7 +41,7 @@ type holdRig struct {
 
 // newHoldRig runs the processor against a real policy engine with tail decisions enabled, at a
 // 1% rate for every service.
-func newHoldRig(t *testing.T, mod func(*Config), next consumer.Logs) *holdRig {
+func newHoldRig(t testing.TB, mod func(*Config), next consumer.Logs) *holdRig {
 	rate := 0.01
 	eng := engine.New(engine.Compile(&policyfile.Document{Policy: policyfile.Policy{Version: "t", DefaultRate: &rate}}, "test", time.Unix(0, 0)))
 	eng.EnableTail(1 << 10)
@@ -69,7 +69,7 @@ func newHoldRig(t *testing.T, mod func(*Config), next consumer.Logs) *holdRig {
 	return r
 }
 
-func (r *holdRig) process(t *testing.T, ld plog.Logs) []plog.LogRecord {
+func (r *holdRig) process(t testing.TB, ld plog.Logs) []plog.LogRecord {
 	out, err := r.p.processLogs(context.Background(), ld)
 	if err != nil {
 		return nil
