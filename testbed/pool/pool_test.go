@@ -79,19 +79,29 @@ func (c corpus) quantile(h int, q float64) float64 {
 type fleet struct {
 	loki     *backends.Loki
 	prom     *backends.Prometheus
+	jaeger   *backends.Jaeger
 	gateways []*sieveproc.Process
 	agent    *sieveproc.Process
 }
 
 // startFleet starts real Loki and Prometheus (with the shipped recording rules), n gateways on
 // 127.0.0.2, 127.0.0.3, ... sharing one port, and an agent resolving poolHost to all of them.
-func startFleet(t *testing.T, n int) *fleet {
+func startFleet(t *testing.T, n int) *fleet { return startFleetWith(t, n, false) }
+
+// startFleetWith also starts a real Jaeger, the gateways' trace backend, when withJaeger is set.
+func startFleetWith(t *testing.T, n int, withJaeger bool) *fleet {
 	t.Helper()
 	f := &fleet{
 		loki: backends.StartLoki(t, backends.LokiOptions{}),
 		prom: backends.StartPrometheus(t, backends.PrometheusOptions{
 			RuleFiles: []string{sieveproc.RepoPath("dashboards/rules/recording.yaml")},
 		}),
+	}
+	if withJaeger {
+		j, err := backends.NewJaeger(context.Background(), backends.JaegerOptions{})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, j.Close()) })
+		f.jaeger = j
 	}
 	ports, err := backends.FreePorts(1)
 	require.NoError(t, err)
@@ -103,15 +113,20 @@ func startFleet(t *testing.T, n int) *fleet {
 		hosts += ip + " " + poolHost + "\n"
 		storage := filepath.Join(dir, fmt.Sprintf("gateway-%d", i))
 		require.NoError(t, os.MkdirAll(storage, 0o755))
+		env := map[string]string{
+			"SIEVE_OTLP_GRPC_ENDPOINT":       fmt.Sprintf("%s:%d", ip, port),
+			"SIEVE_LOKI_PUSH_URL":            f.loki.PushURL(),
+			"SIEVE_PROMETHEUS_RW_URL":        f.prom.RemoteWriteURL(),
+			"SIEVE_HISTOGRAM_FLUSH_INTERVAL": "1s",
+			"SIEVE_TAIL_DECISION_WAIT":       "2s",
+		}
+		if f.jaeger != nil {
+			env["SIEVE_TRACES_OTLP_ENDPOINT"] = f.jaeger.OTLPGRPC
+		}
 		gw := sieveproc.StartT(t, sieveproc.Options{
 			Config:     sieveproc.RepoPath("configs/gateway.yaml"),
 			StorageDir: storage,
-			Env: map[string]string{
-				"SIEVE_OTLP_GRPC_ENDPOINT":       fmt.Sprintf("%s:%d", ip, port),
-				"SIEVE_LOKI_PUSH_URL":            f.loki.PushURL(),
-				"SIEVE_PROMETHEUS_RW_URL":        f.prom.RemoteWriteURL(),
-				"SIEVE_HISTOGRAM_FLUSH_INTERVAL": "1s",
-			},
+			Env:        env,
 		})
 		gw.OTLPGRPC = fmt.Sprintf("%s:%d", ip, port)
 		f.gateways = append(f.gateways, gw)
