@@ -21,7 +21,7 @@ import (
 
 // pendingOverhead is the fixed cost counted per held trace on top of its spans' encoding: the
 // entry, its map slot and its fragment slice headers.
-const pendingOverhead = 256
+const pendingOverhead = 432
 
 // maxReleaseSpans cuts what a decision round sends into requests of about this many spans.
 const maxReleaseSpans = 8192
@@ -486,6 +486,9 @@ func (t *tailSampler) decideLocked(pe *pending, cause int) *decided {
 		}
 	}
 	d.d.Reason = uint8(d.why)
+	// Recorded before the lock is released: a span of this trace arriving next finds the
+	// decision instead of starting the trace anew.
+	t.p.engine.RecordDecision(d.d)
 	return d
 }
 
@@ -535,7 +538,7 @@ func (t *tailSampler) publishAndCount(ctx context.Context, ds []*decided) {
 			sd[d.why] += d.pe.spans
 		}
 	}
-	t.p.engine.PublishDecisions(pub)
+	t.p.engine.NotifyDecisions(pub)
 	tb := t.p.tb
 	for i := range numReasons {
 		if tk[i] > 0 {

@@ -29,10 +29,11 @@ import (
 
 // The tail benchmarks compare trace_sampling's tail mode with contrib's tail_sampling under
 // equivalent policies: keep traces with an error, keep traces slower than 500ms, keep 10% of the
-// rest. Run them on one core, with a fixed count so that contrib's one-second ticker turns over
-// several times:
+// rest. Run them on one core, the throughput one with a fixed count so that contrib's one-second
+// ticker turns over several times (about ten), the memory one once:
 //
-//	go test -run '^$' -bench 'Tail' -benchmem -cpu 1 -benchtime 2000x ./processors/tracesampling/
+//	go test -run '^$' -bench '^BenchmarkTail$' -benchmem -cpu 1 -benchtime 2000x ./processors/tracesampling/
+//	go test -run '^$' -bench '^BenchmarkTailBufferedBytes$' -cpu 1 -benchtime 1x ./processors/tracesampling/
 
 const (
 	// tracesPerBatch traces of 5 spans make requests of 510 spans.
@@ -79,18 +80,24 @@ func streamSlow(j int) bool { return j == 33 }
 // carries every service's spans, but of different traces, since a trace's services export at
 // different moments. Request n holds frontend's spans of window n+2, checkout's of window n+1 and
 // payments' of window n, so the spans of one trace arrive in three consecutive requests.
+//
+// Requests are decoded from their OTLP encoding, as a receiver does: every string of every span
+// is its own allocation, which is what a sampler that holds pdata holds. (Copying pdata instead
+// would share the strings between spans and understate that.)
 type tailStream struct {
-	tmpl ptrace.Traces
+	wire []byte  // the encoded request, trace IDs to be set
 	pos  [][]int // per service, per span: the span's trace position in its window
 	n    uint64  // requests produced
 	salt uint64
+	um   ptrace.ProtoUnmarshaler
 }
 
 func newTailStream(salt uint64) *tailStream {
-	s := &tailStream{tmpl: ptrace.NewTraces(), salt: salt}
+	s := &tailStream{salt: salt}
+	tmpl := ptrace.NewTraces()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	for si, svc := range streamServices {
-		rs := s.tmpl.ResourceSpans().AppendEmpty()
+		rs := tmpl.ResourceSpans().AppendEmpty()
 		ra := rs.Resource().Attributes()
 		ra.PutStr("service.name", svc.name)
 		ra.PutStr("service.namespace", "shop")
@@ -157,12 +164,19 @@ func newTailStream(salt uint64) *tailStream {
 		}
 		s.pos = append(s.pos, pos)
 	}
+	var err error
+	s.wire, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(tmpl)
+	if err != nil {
+		panic(err)
+	}
 	return s
 }
 
 func (s *tailStream) next() ptrace.Traces {
-	td := ptrace.NewTraces()
-	s.tmpl.CopyTo(td)
+	td, err := s.um.UnmarshalTraces(s.wire)
+	if err != nil {
+		panic(err)
+	}
 	rss := td.ResourceSpans()
 	for si := 0; si < rss.Len(); si++ {
 		w := s.n + uint64(len(streamServices)-1-si)

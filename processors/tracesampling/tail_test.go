@@ -409,3 +409,21 @@ func TestTailThroughFactory(t *testing.T) {
 	require.Eventually(t, func() bool { return sink.SpanCount() == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, p.Shutdown(context.Background()))
 }
+
+// A span arriving after its trace left the buffer but before the decision was released follows
+// the decision: the decision is recorded while the trace is taken out, under the same lock.
+func TestTailSpanBetweenDecisionAndRelease(t *testing.T) {
+	r := newTailRig(t, tailPolicy, nil)
+	id := traceID(11)
+	r.consume(t, tailTraces(id, tspan{service: "frontend", name: "GET", root: true, err: true}))
+	tl := r.p.tail
+	tl.mu.Lock()
+	d := tl.decideLocked(tl.traces[id], -1)
+	tl.mu.Unlock()
+	// The sweep that took the trace out has not released it yet.
+	r.consume(t, tailTraces(id, tspan{service: "db", name: "between"}))
+	require.EqualValues(t, 0, gauge(t, r.tel, "otelcol_processor_trace_sampling_buffered_traces"), "the span must not start the trace anew")
+	require.EqualValues(t, 1, sumBy(t, r.tel, "otelcol_processor_trace_sampling_late_spans", "decision", "kept"))
+	tl.release(context.Background(), []*decided{d})
+	require.Len(t, r.keptSpans(), 2)
+}

@@ -75,6 +75,19 @@ func Pipelines() []Pipeline {
 			Delivered: otlpCounts,
 		},
 		{
+			Name: "traces-tail", Title: "Trace tail sampling", Signal: loadgen.Traces,
+			Configs: map[Collector]string{Sieve: "traces-tail-sieve.yaml", Baseline: "traces-tail-baseline.yaml"},
+			// Both decide on whole traces: every span of a trace with an error span (status ERROR,
+			// which the load generator sets on the last span of its error traces) is kept, the
+			// other traces at 10%.
+			Expect: map[Collector]map[loadgen.Class]float64{
+				Sieve:    {loadgen.ClassKeep: 1, loadgen.ClassSampled: 0.1},
+				Baseline: {loadgen.ClassKeep: 1, loadgen.ClassSampled: 0.1},
+			},
+			Cluster:   loadgen.MaxSpansPerTrace,
+			Delivered: otlpCounts,
+		},
+		{
 			Name: "span-histograms", Title: "Span latency histograms", Signal: loadgen.Traces,
 			Configs:    map[Collector]string{Sieve: "span-histograms-sieve.yaml", Baseline: "span-histograms-baseline.yaml"},
 			Expect:     map[Collector]map[loadgen.Class]float64{Sieve: {loadgen.ClassKeep: 1, loadgen.ClassSampled: 1}, Baseline: {loadgen.ClassKeep: 1, loadgen.ClassSampled: 1}},

@@ -89,12 +89,34 @@ func (e *Engine) TailActive() bool { return e.tail.table.Load() != nil }
 // PublishDecisions records decisions and then hands them to every subscriber, in that order, so
 // a subscriber that checks TraceDecision under its own lock before holding data cannot miss one.
 func (e *Engine) PublishDecisions(ds []policy.Decision) {
+	e.RecordDecisions(ds)
+	e.NotifyDecisions(ds)
+}
+
+// RecordDecisions makes decisions visible to TraceDecision. A tail sampler calls it while it
+// still holds the lock under which it took the traces out of its buffer, so a span arriving in
+// between finds either the held trace or its decision, never neither.
+func (e *Engine) RecordDecisions(ds []policy.Decision) {
 	t := e.tail.table.Load()
-	if t == nil || len(ds) == 0 {
+	if t == nil {
 		return
 	}
 	for _, d := range ds {
 		t.put(d)
+	}
+}
+
+// RecordDecision is RecordDecisions for one decision, without a slice.
+func (e *Engine) RecordDecision(d policy.Decision) {
+	if t := e.tail.table.Load(); t != nil {
+		t.put(d)
+	}
+}
+
+// NotifyDecisions hands recorded decisions to every subscriber.
+func (e *Engine) NotifyDecisions(ds []policy.Decision) {
+	if e.tail.table.Load() == nil || len(ds) == 0 {
+		return
 	}
 	e.tail.mu.Lock()
 	subs := make([]func([]policy.Decision), 0, len(e.tail.subs))

@@ -8,9 +8,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,8 +58,15 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 	defer closeAndSay("Loki", loki.Close)
 	fmt.Println("    Loki:", loki.URL)
 
-	step("starting Prometheus (remote-write receiver, native histograms)")
-	prom, err := backends.NewPrometheus(ctx, backends.PrometheusOptions{})
+	// Sieve's own metrics are scraped as job "sieve", as the dashboards expect, on a port chosen
+	// now so Prometheus knows it before Sieve starts.
+	ports, err := backends.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	telemetryAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	step("starting Prometheus (remote-write receiver, native histograms, scraping Sieve's own metrics as job sieve)")
+	prom, err := backends.NewPrometheus(ctx, backends.PrometheusOptions{ScrapeTargets: []string{telemetryAddr}, ScrapeInterval: 5 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -72,6 +81,21 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 	defer closeAndSay("Jaeger", jaeger.Close)
 	fmt.Println("    Jaeger query API:", jaeger.QueryURL, " OTLP/gRPC:", jaeger.OTLPGRPC)
 
+	// The live policy is a copy of configs/policy.yaml that the demo rewrites mid-run.
+	policyDir, err := os.MkdirTemp("", "sieve-demo-policy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(policyDir)
+	policyPath := filepath.Join(policyDir, "policy.yaml")
+	shipped, err := os.ReadFile(sieveproc.RepoPath("configs/policy.yaml"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(policyPath, shipped, 0o600); err != nil {
+		return err
+	}
+
 	step("starting Sieve with %s", config)
 	sieve, err := sieveproc.Start(ctx, sieveproc.Options{
 		Config: config,
@@ -80,12 +104,16 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 			"SIEVE_LOKI_PUSH_URL":        loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL":    prom.RemoteWriteURL(),
 			"SIEVE_TRACES_OTLP_ENDPOINT": jaeger.OTLPGRPC,
+			"SIEVE_TELEMETRY_PORT":       fmt.Sprint(ports[0]),
+			"SIEVE_POLICY_FILE":          policyPath,
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer closeAndSay("Sieve", sieve.Stop)
+	// Sieve's telemetry listens where Prometheus scrapes it.
+	sieve.TelemetryURL = "http://" + telemetryAddr + "/metrics"
 	fmt.Println("    OTLP/gRPC:", sieve.OTLPGRPC, " own metrics:", sieve.TelemetryURL)
 
 	step("services frontend, checkout, payment, catalog send logs (zap + otelzap), traces and metrics for %s at %.0f req/s", duration, rate)
@@ -99,7 +127,9 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 	started := time.Now()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	change := time.After(duration / 2)
 	var runErr error
+	var pc *policyChange
 wait:
 	for {
 		select {
@@ -108,6 +138,8 @@ wait:
 		case <-tick.C:
 			fmt.Printf("    %3.0fs  requests %-6d spans %-6d log records %-6d\n",
 				time.Since(started).Seconds(), stats.Requests.Load(), stats.Spans.Load(), stats.LogTotal())
+		case <-change:
+			pc = changePolicy(ctx, policyPath, shipped, sieve, started)
 		}
 	}
 	if ctx.Err() != nil {
@@ -142,6 +174,9 @@ wait:
 	}
 	if err := summary(ctx, stats, loki, prom, jaeger, sieve.TelemetryURL, started); err != nil {
 		return err
+	}
+	if pc != nil {
+		pc.report(ctx, sieve.TelemetryURL, started.Add(duration))
 	}
 	if keep && ctx.Err() == nil {
 		step("the stack keeps running for the example queries: Ctrl-C stops it")
@@ -297,6 +332,74 @@ func jaegerSummary(ctx context.Context, jaeger *backends.Jaeger, since time.Time
 	}
 	w.Flush()
 	return example
+}
+
+// policyChange is the demo's mid-run policy version: the default trace rate raised tenfold.
+type policyChange struct {
+	at, applied  time.Time
+	started      time.Time
+	keptBefore   float64 // traces kept by rate when the new version was in force
+	from, to     float64
+	applyLatency time.Duration
+}
+
+// changePolicy writes the new version, waits until Sieve serves it, and notes the traces kept by
+// rate so far. Nothing in Sieve restarts.
+func changePolicy(ctx context.Context, path string, shipped []byte, sieve *sieveproc.Process, started time.Time) *policyChange {
+	const from, to = "default_rate: 0.01", "default_rate: 0.1"
+	doc := strings.Replace(string(shipped), from, to, 1)
+	doc = strings.Replace(doc, "version: shop-1", "version: shop-2", 1)
+	if doc == string(shipped) || !strings.Contains(doc, "version: shop-2") {
+		fmt.Println("    (the shipped policy no longer has default_rate 0.01 and version shop-1: no change made)")
+		return nil
+	}
+	pc := &policyChange{at: time.Now(), started: started, from: 0.01, to: 0.1}
+	step("%.0fs: writing policy version shop-2: default_rate 0.01 -> 0.1 (the frontend's traces kept tenfold)", time.Since(started).Seconds())
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(doc), 0o600); err != nil || os.Rename(tmp, path) != nil {
+		fmt.Println("    could not write the policy:", err)
+		return nil
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get(sieve.SamplingURL + "/policy")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `"shop-2"`) {
+			pc.applied = time.Now()
+			break
+		}
+	}
+	if pc.applied.IsZero() {
+		fmt.Println("    Sieve did not serve shop-2 within 10s")
+		return nil
+	}
+	pc.applyLatency = pc.applied.Sub(pc.at)
+	if m, err := load.Scrape(ctx, client, sieve.TelemetryURL); err == nil {
+		pc.keptBefore = m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": "rate"})
+	}
+	fmt.Printf("    in force after %s (GET %s/policy serves shop-2); traces are decided under it from then on\n",
+		pc.applyLatency.Round(time.Millisecond), sieve.SamplingURL)
+	return pc
+}
+
+// report prints the traces kept by rate per second before and after the change.
+func (pc *policyChange) report(ctx context.Context, telemetryURL string, trafficEnd time.Time) {
+	m, err := load.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
+	if err != nil {
+		return
+	}
+	after := m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": "rate"}) - pc.keptBefore
+	before := pc.keptBefore
+	b := pc.applied.Sub(pc.started).Seconds()
+	a := trafficEnd.Sub(pc.applied).Seconds()
+	fmt.Println()
+	fmt.Printf("    Live policy change (shop-1 -> shop-2, default_rate %.2g -> %.2g, in force %s after the write):\n", pc.from, pc.to, pc.applyLatency.Round(time.Millisecond))
+	fmt.Printf("      traces kept by rate: %.0f in the %.0fs before (%.2f/s), %.0f in the %.0fs after (%.2f/s): x%.1f\n",
+		before, b, before/b, after, a, after/a, (after/a)/max(before/b, 1e-9))
 }
 
 // tailSummary prints the traces tail sampling kept and dropped per reason, and the log records
