@@ -59,13 +59,14 @@ func BenchmarkDecide(b *testing.B) {
 			type item struct {
 				ent     *engine.Entry
 				service string
+				rs      ptrace.ResourceSpans
 				span    ptrace.Span
 			}
 			items := make([]item, 0, 1024)
 			for i := 0; i < td.ResourceSpans().Len(); i++ {
 				rs := td.ResourceSpans().At(i)
 				svc := serviceName(rs.Resource())
-				items = append(items, item{snap.Lookup(svc), svc, rs.ScopeSpans().At(0).Spans().At(0)})
+				items = append(items, item{snap.Lookup(svc), svc, rs, rs.ScopeSpans().At(0).Spans().At(0)})
 			}
 			var c batchCounts
 			kept := 0
@@ -74,7 +75,7 @@ func BenchmarkDecide(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				it := &items[i&1023]
 				it.span.TraceState().FromRaw(tc.tracestate)
-				if ok, _ := p.decide(snap, it.ent, it.service, it.span, false, &c); ok {
+				if ok, _ := p.decide(context.Background(), snap, it.ent, it.rs, it.rs.ScopeSpans().At(0), it.service, it.span, false, &c); ok {
 					kept++
 				}
 			}

@@ -150,7 +150,7 @@ func (p *traceSampler) processTraces(ctx context.Context, td ptrace.Traces) (ptr
 				if s.ParentSpanID().IsEmpty() {
 					roots++
 				}
-				keep, why := p.decide(snap, ent, service, s, isErr, &c)
+				keep, why := p.decide(ctx, snap, ent, rs, ss, service, s, isErr, &c)
 				if keep {
 					c.kept[why]++
 				} else {
@@ -191,9 +191,9 @@ func serviceName(res pcommon.Resource) string {
 // ot=rv), never from the span, so every span of a trace under one rule gets the same answer.
 // A span carrying an upstream ot=th is kept only if it also passes that threshold, and is never
 // re-labelled with a higher probability than upstream used: the parent's decision bounds ours.
-func (p *traceSampler) decide(snap *engine.Snapshot, ent *engine.Entry, service string, s ptrace.Span, isErr bool, c *batchCounts) (bool, reason) {
+func (p *traceSampler) decide(ctx context.Context, snap *engine.Snapshot, ent *engine.Entry, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, service string, s ptrace.Span, isErr bool, c *batchCounts) (bool, reason) {
 	if snap.HasRules() {
-		switch snap.MatchRules(service, s.Name(), s.Attributes()) {
+		switch snap.MatchRules(ctx, rs, ss, s, service) {
 		case engine.RuleNever:
 			return false, reasonNever
 		case engine.RuleAlways:

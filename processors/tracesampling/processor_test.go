@@ -317,10 +317,11 @@ func FuzzDecideTraceState(f *testing.F) {
 	p.engine = eng
 	f.Fuzz(func(t *testing.T, ts string, r uint64) {
 		td := buildTraces(spanIn{service: "web", r: r, tracestate: ts})
-		sp := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		rs := td.ResourceSpans().At(0)
+		sp := rs.ScopeSpans().At(0).Spans().At(0)
 		var c batchCounts
 		snap := eng.Load()
-		keep, _ := p.decide(snap, snap.Lookup("web"), "web", sp, false, &c)
+		keep, _ := p.decide(context.Background(), snap, snap.Lookup("web"), rs, rs.ScopeSpans().At(0), "web", sp, false, &c)
 		if !keep || c.invalidTS > 0 {
 			return
 		}

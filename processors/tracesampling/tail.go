@@ -320,7 +320,7 @@ func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon
 					f.ss.SetSchemaUrl(ss.SchemaUrl())
 					f.ssIdx = j
 				}
-				isErr := t.inspect(snap, ent, service, s, &f.sum)
+				isErr := t.inspect(snap, ent, rs, ss, service, s, &f.sum)
 				nSpans++
 				if isErr {
 					nErrs++
@@ -340,13 +340,13 @@ func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon
 
 // inspect records what one span contributes to its trace's decision and reports whether it is
 // an error span.
-func (t *tailSampler) inspect(snap *engine.Snapshot, ent *engine.Entry, service string, s ptrace.Span, sum *summary) bool {
+func (t *tailSampler) inspect(snap *engine.Snapshot, ent *engine.Entry, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, service string, s ptrace.Span, sum *summary) bool {
 	isErr := s.Status().Code() == ptrace.StatusCodeError || httpServerError(s.Attributes())
 	if isErr {
 		sum.err = true
 	}
 	if snap.HasRules() && !sum.always {
-		switch snap.MatchRules(service, s.Name(), s.Attributes()) {
+		switch snap.MatchRules(context.Background(), rs, ss, s, service) {
 		case engine.RuleAlways:
 			sum.always = true
 		case engine.RuleNever:

@@ -35,6 +35,9 @@ services:
 rules:
   - {name: health, action: never, span_name: "GET /healthz"}
   - {name: debug, action: always, attribute: sieve.debug, value: "true"}
+  - name: batch-jobs
+    action: never
+    condition: resource.attributes["service.name"] == "batch" and IsMatch(name, "^nightly")
 `
 
 // manualClock is the tail sampler's clock in tests: time moves only when a test moves it.
@@ -227,6 +230,7 @@ func TestTailReasons(t *testing.T) {
 		{"always rule", []tspan{{service: "a", name: "GET", root: true}, {service: "b", name: "x", attrs: map[string]any{"sieve.debug": "true"}}}, true, "always_rule"},
 		{"never rule", []tspan{{service: "a", name: "GET /healthz", root: true}}, false, "never_rule"},
 		{"error beats never", []tspan{{service: "a", name: "GET /healthz", root: true, err: true}}, true, "error"},
+		{"never rule as an OTTL condition", []tspan{{service: "batch", name: "nightly", root: true}}, false, "never_rule"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

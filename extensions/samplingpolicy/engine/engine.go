@@ -7,12 +7,15 @@
 package engine
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
 	"github.com/sieveobs/sieve/internal/policy"
@@ -111,10 +114,13 @@ func (e *Entry) Operations() map[string]float64 {
 	return out
 }
 
-// Rule actions as compiled.
+// Rule actions as compiled. A rule written with the shorthand fields is matched on them
+// directly, which is what its translated OTTL condition computes (tested against it) at a
+// fraction of the cost; a rule written as a condition is evaluated by OTTL.
 type ruleMatch struct {
 	name      string
 	always    bool
+	cond      *policyfile.SpanCondition
 	service   string
 	spanName  string
 	prefix    string
@@ -170,27 +176,32 @@ const (
 	RuleNever
 )
 
-// MatchRules returns the verdict of the first always/never rule matching the span.
-func (s *Snapshot) MatchRules(service, spanName string, attrs pcommon.Map) RuleVerdict {
+// MatchRules returns the verdict of the first always/never rule matching the span. service is
+// the resource's service.name, read once per resource by the caller. A condition that fails to
+// evaluate does not match.
+func (s *Snapshot) MatchRules(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, service string) RuleVerdict {
+	var tCtx *ottlspan.TransformContext
+	defer func() {
+		if tCtx != nil {
+			tCtx.Close()
+		}
+	}()
 	for i := range s.rules {
 		r := &s.rules[i]
-		if r.service != "" && r.service != service {
-			continue
-		}
-		if r.spanName != "" && r.spanName != spanName {
-			continue
-		}
-		if r.prefix != "" && !strings.HasPrefix(spanName, r.prefix) {
-			continue
-		}
-		if r.attribute != "" {
-			v, ok := attrs.Get(r.attribute)
-			if !ok {
+		if r.cond != nil {
+			if tCtx == nil {
+				tCtx = ottlspan.NewTransformContextPtr(rs, ss, span)
+			}
+			if ok, err := r.cond.Eval(ctx, tCtx); err != nil || !ok {
 				continue
 			}
-			if r.value != "" && !valueEquals(v, r.value) {
-				continue
+			if r.always {
+				return RuleAlways
 			}
+			return RuleNever
+		}
+		if !r.matchShorthand(service, span.Name(), span.Attributes()) {
+			continue
 		}
 		if r.always {
 			return RuleAlways
@@ -198,6 +209,29 @@ func (s *Snapshot) MatchRules(service, spanName string, attrs pcommon.Map) RuleV
 		return RuleNever
 	}
 	return NoRule
+}
+
+// matchShorthand matches the shorthand fields.
+func (r *ruleMatch) matchShorthand(service, spanName string, attrs pcommon.Map) bool {
+	if r.service != "" && r.service != service {
+		return false
+	}
+	if r.spanName != "" && r.spanName != spanName {
+		return false
+	}
+	if r.prefix != "" && !strings.HasPrefix(spanName, r.prefix) {
+		return false
+	}
+	if r.attribute != "" {
+		v, ok := attrs.Get(r.attribute)
+		if !ok {
+			return false
+		}
+		if r.value != "" && !valueEquals(v, r.value) {
+			return false
+		}
+	}
+	return true
 }
 
 func valueEquals(v pcommon.Value, want string) bool {
@@ -255,10 +289,19 @@ func Compile(doc *policyfile.Document, source string, now time.Time) *Snapshot {
 		s.adaptiveEntries = append(s.adaptiveEntries, e)
 	}
 	for _, r := range p.Rules {
-		s.rules = append(s.rules, ruleMatch{
+		m := ruleMatch{
 			name: r.Name, always: r.Action == policyfile.ActionAlways, service: r.Service,
 			spanName: r.SpanName, prefix: r.SpanNamePrefix, attribute: r.Attribute, value: r.Value,
-		})
+		}
+		if r.Condition != "" {
+			cond, err := policyfile.ParseSpanCondition(r.Condition)
+			if err != nil {
+				// Validate compiled it already; a rule that cannot be evaluated matches nothing.
+				continue
+			}
+			m.cond = cond
+		}
+		s.rules = append(s.rules, m)
 	}
 	return s
 }

@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/contexts/ottlspan"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/goleak"
 
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
@@ -81,38 +84,90 @@ rules:
   - {name: internal, action: never, service: batch, span_name_prefix: "cron."}
   - {name: debug, action: always, attribute: sieve.debug, value: "true"}
   - {name: vip, action: always, attribute: customer.vip}
+  - name: slow-db
+    action: always
+    condition: kind == SPAN_KIND_CLIENT and attributes["db.system"] == "postgresql" and resource.attributes["deployment.environment.name"] == "prod"
 `)
-	attrs := func(kv ...any) pcommon.Map {
-		m := pcommon.NewMap()
-		for i := 0; i < len(kv); i += 2 {
-			switch v := kv[i+1].(type) {
-			case string:
-				m.PutStr(kv[i].(string), v)
-			case bool:
-				m.PutBool(kv[i].(string), v)
-			}
-		}
-		return m
-	}
 	tests := []struct {
 		name, service, span string
-		attrs               pcommon.Map
+		attrs               map[string]any
 		want                RuleVerdict
 	}{
-		{"health check", "any", "GET /healthz", attrs(), RuleNever},
-		{"other span", "any", "GET /", attrs(), NoRule},
-		{"prefix in service", "batch", "cron.cleanup", attrs(), RuleNever},
-		{"prefix other service", "web", "cron.cleanup", attrs(), NoRule},
-		{"debug string", "web", "GET /", attrs("sieve.debug", "true"), RuleAlways},
-		{"debug bool", "web", "GET /", attrs("sieve.debug", true), RuleAlways},
-		{"debug false", "web", "GET /", attrs("sieve.debug", "false"), NoRule},
-		{"presence", "web", "GET /", attrs("customer.vip", "gold"), RuleAlways},
-		{"first rule wins", "web", "GET /healthz", attrs("sieve.debug", "true"), RuleNever},
+		{"health check", "any", "GET /healthz", nil, RuleNever},
+		{"other span", "any", "GET /", nil, NoRule},
+		{"prefix in service", "batch", "cron.cleanup", nil, RuleNever},
+		{"prefix other service", "web", "cron.cleanup", nil, NoRule},
+		{"debug string", "web", "GET /", map[string]any{"sieve.debug": "true"}, RuleAlways},
+		{"debug bool", "web", "GET /", map[string]any{"sieve.debug": true}, RuleAlways},
+		{"debug false", "web", "GET /", map[string]any{"sieve.debug": "false"}, NoRule},
+		{"presence", "web", "GET /", map[string]any{"customer.vip": "gold"}, RuleAlways},
+		{"first rule wins", "web", "GET /healthz", map[string]any{"sieve.debug": "true"}, RuleNever},
+		{"condition", "orders", "SELECT", map[string]any{"db.system": "postgresql", "kind": "client"}, RuleAlways},
+		{"condition other system", "orders", "SELECT", map[string]any{"db.system": "mysql", "kind": "client"}, NoRule},
+		{"condition server span", "orders", "SELECT", map[string]any{"db.system": "postgresql"}, NoRule},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, s.MatchRules(tt.service, tt.span, tt.attrs))
+			rs, ss, sp := ruleSpan(tt.service, tt.span, tt.attrs)
+			require.Equal(t, tt.want, s.MatchRules(context.Background(), rs, ss, sp, tt.service))
 		})
+	}
+}
+
+// ruleSpan builds one span of service in a prod resource; a "kind": "client" entry in attrs sets
+// the span kind instead of an attribute.
+func ruleSpan(service, name string, attrs map[string]any) (ptrace.ResourceSpans, ptrace.ScopeSpans, ptrace.Span) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	rs.Resource().Attributes().PutStr("deployment.environment.name", "prod")
+	ss := rs.ScopeSpans().AppendEmpty()
+	sp := ss.Spans().AppendEmpty()
+	sp.SetName(name)
+	sp.SetKind(ptrace.SpanKindServer)
+	for k, v := range attrs {
+		if k == "kind" {
+			sp.SetKind(ptrace.SpanKindClient)
+			continue
+		}
+		_ = sp.Attributes().PutEmpty(k).FromRaw(v)
+	}
+	return rs, ss, sp
+}
+
+// The shorthand fields are matched directly; their translation to OTTL (ConditionOf), evaluated
+// by OTTL, must give the same answer on every span.
+func TestShorthandAgreesWithItsCondition(t *testing.T) {
+	rules := []policyfile.Rule{
+		{Name: "a", Action: "never", SpanName: "GET /healthz"},
+		{Name: "b", Action: "never", Service: "batch", SpanNamePrefix: "cron."},
+		{Name: "c", Action: "always", Attribute: "sieve.debug", Value: "true"},
+		{Name: "d", Action: "always", Attribute: "customer.vip"},
+		{Name: "e", Action: "always", Attribute: "http.status_code", Value: "503"},
+		{Name: "f", Action: "never", Service: "web", SpanName: `say "hi"\now`},
+	}
+	services := []string{"web", "batch", ""}
+	names := []string{"GET /healthz", "cron.cleanup", "cron", "GET /", `say "hi"\now`, ""}
+	values := []any{"true", true, false, "false", "503", int64(503), 503.0, "gold", []any{"true"}}
+	for _, r := range rules {
+		cond, err := policyfile.ParseSpanCondition(r.ConditionOf())
+		require.NoError(t, err, r.ConditionOf())
+		m := ruleMatch{service: r.Service, spanName: r.SpanName, prefix: r.SpanNamePrefix, attribute: r.Attribute, value: r.Value}
+		for _, svc := range services {
+			for _, name := range names {
+				for _, key := range []string{"sieve.debug", "customer.vip", "http.status_code", "other"} {
+					for _, v := range values {
+						rs, ss, sp := ruleSpan(svc, name, map[string]any{key: v})
+						tCtx := ottlspan.NewTransformContextPtr(rs, ss, sp)
+						want, err := cond.Eval(context.Background(), tCtx)
+						tCtx.Close()
+						require.NoError(t, err)
+						require.Equal(t, want, m.matchShorthand(svc, name, sp.Attributes()),
+							"rule %s (%s) on service %q span %q %s=%v", r.Name, r.ConditionOf(), svc, name, key, v)
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -82,10 +82,14 @@ const (
 	ActionNever  = "never"
 )
 
-// Rule keeps (always) or drops (never) every span it matches. All set matchers must match.
+// Rule keeps (always) or drops (never) every span it matches: the spans for which Condition, an
+// OTTL condition in the span context, is true. The other matchers are a shorthand for common
+// conditions (see ConditionOf); all set matchers must match. A rule has a condition or
+// shorthand matchers, not both.
 type Rule struct {
 	Name           string `json:"name" yaml:"name"`
 	Action         string `json:"action" yaml:"action"`
+	Condition      string `json:"condition,omitempty" yaml:"condition,omitempty"`
 	Service        string `json:"service,omitempty" yaml:"service,omitempty"`
 	SpanName       string `json:"span_name,omitempty" yaml:"span_name,omitempty"`
 	SpanNamePrefix string `json:"span_name_prefix,omitempty" yaml:"span_name_prefix,omitempty"`
@@ -255,8 +259,16 @@ func (p *Policy) Validate() error {
 		if r.Action != ActionAlways && r.Action != ActionNever {
 			return fmt.Errorf("%s.action: %q must be always or never", key, r.Action)
 		}
-		if r.Service == "" && r.SpanName == "" && r.SpanNamePrefix == "" && r.Attribute == "" {
-			return fmt.Errorf("%s: needs at least one of service, span_name, span_name_prefix, attribute", key)
+		if r.Condition != "" && r.shorthand() {
+			return fmt.Errorf("%s.condition: a rule has a condition or the shorthand service, span_name, span_name_prefix, attribute and value, not both", key)
+		}
+		if r.Condition != "" {
+			if _, err := ParseSpanCondition(r.Condition); err != nil {
+				return fmt.Errorf("%s.condition: %w", key, err)
+			}
+		}
+		if r.Condition == "" && r.Service == "" && r.SpanName == "" && r.SpanNamePrefix == "" && r.Attribute == "" {
+			return fmt.Errorf("%s: needs a condition or at least one of service, span_name, span_name_prefix, attribute", key)
 		}
 		if r.SpanName != "" && r.SpanNamePrefix != "" {
 			return fmt.Errorf("%s: span_name and span_name_prefix are exclusive", key)
