@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -84,4 +85,47 @@ func TestEveryAlertUnitTested(t *testing.T) {
 		}
 	}
 	require.Positive(t, n)
+}
+
+// TestThresholdsFile checks the shape of the hand-edited rules/thresholds.yaml, whatever values
+// it holds: only the threshold series the latency alerts read, constant, labelled by service at
+// most, and one rule per series (two would overwrite each other's samples).
+func TestThresholdsFile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("rules", "thresholds.yaml"))
+	require.NoError(t, err)
+	var rf mixin.RuleFile
+	require.NoError(t, yaml.Unmarshal(b, &rf))
+	p := parser.NewParser(parser.Options{})
+	seen := map[string]bool{}
+	defaults := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			assert.Empty(t, r.Alert, "thresholds.yaml holds no alerts: %s", r.Alert)
+			assert.Contains(t, mixin.ThresholdRecords, r.Record, "thresholds.yaml records a series no alert reads")
+			for l := range r.Labels {
+				assert.Equal(t, mixin.SpanServiceLabel, l, "%s: the alerts read only the %s label", r.Record, mixin.SpanServiceLabel)
+			}
+			service := r.Labels[mixin.SpanServiceLabel]
+			key := r.Record + "{" + service + "}"
+			assert.False(t, seen[key], "%s: more than one rule for service %q", r.Record, service)
+			seen[key] = true
+			if service == "" {
+				defaults[r.Record] = true
+			}
+			expr, err := p.ParseExpr(r.Expr)
+			if !assert.NoError(t, err, "%s: %s", r.Record, r.Expr) {
+				continue
+			}
+			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+				_, isSel := n.(*parser.VectorSelector)
+				assert.False(t, isSel, "%s: a threshold is a constant such as vector(0.5), not %s", r.Record, r.Expr)
+				return nil
+			})
+		}
+	}
+	for _, r := range mixin.ThresholdRecords {
+		if !defaults[r] {
+			t.Logf("%s has no default in thresholds.yaml: the alert uses its built-in one", r)
+		}
+	}
 }

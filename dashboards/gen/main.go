@@ -1,5 +1,6 @@
 // Command gen writes Sieve's dashboards and rules: `go run ./dashboards/gen` from the repository
-// root regenerates dashboards/*.json and dashboards/rules/{alerts,recording}.yaml.
+// root regenerates dashboards/*.json, dashboards/rules/{alerts,recording}.yaml and
+// dashboards/README.md. It never writes dashboards/rules/thresholds.yaml, which users edit.
 package main
 
 import (

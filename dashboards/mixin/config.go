@@ -16,35 +16,40 @@ type Config struct {
 	Tags []string
 	// ErrorsTier is the log tier whose records must never be dropped.
 	ErrorsTier string
-	// MeanLatency and P99Latency are the classic span latency alerts.
+	// MeanLatency and P99Latency are the span latency alerts. Their thresholds are defaults:
+	// rules/thresholds.yaml sets the default and per-service thresholds the alerts compare with,
+	// and these apply only where it has no default (or is not loaded).
 	MeanLatency LatencyAlert
 	P99Latency  LatencyAlert
+	// MeanLatencyWindow is the rate window of the mean latency the mean alert compares; the P99
+	// alert reads the P99 quantile recording rule, over QuantileWindow.
+	MeanLatencyWindow string
 	// QueueFullRatio is the queue fill ratio above which an exporter's queue counts as near full.
 	QueueFullRatio float64
 	// QuantileWindow is the rate window of the latency quantile recording rules.
 	QuantileWindow string
 }
 
-// LatencyAlert fires when the latency stays above Threshold seconds, computed over Window,
-// for For.
+// LatencyAlert fires when the latency stays above its threshold for For; Threshold is in
+// seconds.
 type LatencyAlert struct {
 	Threshold float64
-	Window    string
 	For       string
 }
 
 // Defaults returns the configuration of the committed dashboards and rules.
 func Defaults() Config {
 	return Config{
-		SieveSelector:  `job=~"sieve.*"`,
-		ClusterLabel:   "cluster",
-		UIDPrefix:      "sieve-",
-		Tags:           []string{"sieve"},
-		ErrorsTier:     "errors",
-		MeanLatency:    LatencyAlert{Threshold: 0.12, Window: "1m", For: "1m"},
-		P99Latency:     LatencyAlert{Threshold: 0.18, Window: "5m", For: "5m"},
-		QueueFullRatio: 0.8,
-		QuantileWindow: "5m",
+		SieveSelector:     `job=~"sieve.*"`,
+		ClusterLabel:      "cluster",
+		UIDPrefix:         "sieve-",
+		Tags:              []string{"sieve"},
+		ErrorsTier:        "errors",
+		MeanLatency:       LatencyAlert{Threshold: 0.12, For: "1m"},
+		P99Latency:        LatencyAlert{Threshold: 0.18, For: "5m"},
+		MeanLatencyWindow: "1m",
+		QueueFullRatio:    0.8,
+		QuantileWindow:    "5m",
 	}
 }
 

@@ -37,6 +37,52 @@ func HTTPQuantileRecord(cfg Config, q Quantile) string {
 	return fmt.Sprintf("%s_%s_%s:%s:%s_rate%s", cfg.ClusterLabel, HTTPServiceLabel, HTTPOperationLabel, HTTPDuration.Name, q.Name, cfg.QuantileWindow)
 }
 
+// SpanMeanRecord names the recorded mean span latency per service and operation, over the mean
+// latency alert's window.
+func SpanMeanRecord(cfg Config) string {
+	return fmt.Sprintf("%s_%s_%s:%s:mean_rate%s", cfg.ClusterLabel, SpanServiceLabel, SpanOperationLabel, SpanDuration.Name, cfg.MeanLatencyWindow)
+}
+
+// The threshold series of rules/thresholds.yaml, in seconds: one without service_name is the
+// default, one with service_name the threshold of that service.
+const (
+	P99ThresholdRecord  = "sieve:latency_p99_threshold_seconds"
+	MeanThresholdRecord = "sieve:latency_mean_threshold_seconds"
+)
+
+// The span latency alerts, which compare with the threshold series.
+const (
+	MeanLatencyAlert = "SieveServiceMeanLatencyHigh"
+	P99LatencyAlert  = "SieveServiceP99LatencyHigh"
+)
+
+// ThresholdRecords are the series rules/thresholds.yaml may record.
+var ThresholdRecords = []string{P99ThresholdRecord, MeanThresholdRecord}
+
+// aboveThreshold keeps the series of recorded above their service's threshold series: the
+// service's own where thresholds.yaml has one (the highest, should it have several), else the
+// default series, else fallback, so that the alert still works without thresholds.yaml.
+func aboveThreshold(recorded, threshold string, fallback float64) string {
+	own := fmt.Sprintf(`%s{%s!=""}`, threshold, SpanServiceLabel)
+	return fmt.Sprintf(`(
+  %[1]s
+  > on (%[2]s) group_left ()
+  max by (%[2]s) (%[3]s)
+)
+or
+(
+  (%[1]s unless on (%[2]s) %[3]s)
+  > on () group_left ()
+  (max(%[4]s{%[2]s=""}) or on () vector(%[5]s))
+)`, recorded, SpanServiceLabel, own, threshold, seconds(fallback))
+}
+
+// thresholdOf renders, in an alert's annotation, the threshold aboveThreshold compared with.
+func thresholdOf(threshold string, fallback float64) string {
+	return fmt.Sprintf(`{{ with printf "max(%[1]s{%[2]s=%%q}) or on () max(%[1]s{%[2]s=\"\"})" $labels.%[2]s | query }}{{ . | first | value | humanizeDuration }}{{ else }}{{ %[3]s | humanizeDuration }}{{ end }}`,
+		threshold, SpanServiceLabel, seconds(fallback))
+}
+
 // histogramQuantile covers both shapes a histogram may arrive in: classic buckets and native.
 func histogramQuantile(q float64, m Metric, by, selector, window string) string {
 	f := strconv.FormatFloat(q, 'f', -1, 64)
@@ -59,7 +105,8 @@ func vec(name, selector string) string {
 	return name + "{" + selector + "}"
 }
 
-// RecordingRules precompute the latency quantiles the latency dashboard plots.
+// RecordingRules precompute the latency quantiles the latency dashboard plots and the span
+// latency alerts compare, and the mean span latency the mean alert compares.
 func RecordingRules(cfg Config) RuleFile {
 	spanBy := cfg.ClusterLabel + ", " + SpanServiceLabel + ", " + SpanOperationLabel
 	httpBy := cfg.ClusterLabel + ", " + HTTPServiceLabel + ", " + HTTPOperationLabel
@@ -68,6 +115,7 @@ func RecordingRules(cfg Config) RuleFile {
 		span = append(span, Rule{Record: SpanQuantileRecord(cfg, q), Expr: histogramQuantile(q.Q, SpanDuration, spanBy, "", cfg.QuantileWindow)})
 		http = append(http, Rule{Record: HTTPQuantileRecord(cfg, q), Expr: histogramQuantile(q.Q, HTTPDuration, httpBy, "", cfg.QuantileWindow)})
 	}
+	span = append(span, Rule{Record: SpanMeanRecord(cfg), Expr: histogramMean(SpanDuration, spanBy, "", cfg.MeanLatencyWindow)})
 	return RuleFile{Groups: []RuleGroup{
 		{Name: "sieve-span-latency.rules", Rules: span},
 		{Name: "sieve-request-latency.rules", Rules: http},
@@ -82,31 +130,33 @@ func by(cfg Config, labels ...string) string {
 
 // AlertingRules are Sieve's alerts: span latency, sampling and pipeline health.
 func AlertingRules(cfg Config) RuleFile {
-	spanBy := cfg.ClusterLabel + ", " + SpanServiceLabel + ", " + SpanOperationLabel
 	sel := cfg.SieveSelector
 	failed := make([]string, 0, len(Signals))
 	for _, s := range Signals {
 		failed = append(failed, fmt.Sprintf("(sum by (%s) (rate(%s{%s}[5m])) > 0)", by(cfg, "exporter"), ExporterFailed[s], sel))
 	}
+	p99 := SpanQuantileRecord(cfg, Quantile{Q: 0.99, Name: "p99"})
 	latency := RuleGroup{Name: "sieve-latency", Rules: []Rule{
 		{
-			Alert:  "SieveServiceMeanLatencyHigh",
-			Expr:   fmt.Sprintf("(\n%s\n) > %s", histogramMean(SpanDuration, spanBy, "", cfg.MeanLatency.Window), seconds(cfg.MeanLatency.Threshold)),
+			Alert:  MeanLatencyAlert,
+			Expr:   aboveThreshold(SpanMeanRecord(cfg), MeanThresholdRecord, cfg.MeanLatency.Threshold),
 			For:    cfg.MeanLatency.For,
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{
-				"summary":     "Mean span latency is high.",
-				"description": fmt.Sprintf("Mean latency of {{ $labels.%s }} %s over %s is {{ $value | humanizeDuration }}, above %ss.", SpanServiceLabel, "{{ $labels."+SpanOperationLabel+" }}", cfg.MeanLatency.Window, seconds(cfg.MeanLatency.Threshold)),
+				"summary": "Mean span latency is high.",
+				"description": fmt.Sprintf("Mean latency of {{ $labels.%s }} {{ $labels.%s }} over %s is {{ $value | humanizeDuration }}, above its threshold of %s.",
+					SpanServiceLabel, SpanOperationLabel, cfg.MeanLatencyWindow, thresholdOf(MeanThresholdRecord, cfg.MeanLatency.Threshold)),
 			},
 		},
 		{
-			Alert:  "SieveServiceP99LatencyHigh",
-			Expr:   fmt.Sprintf("(\n%s\n) > %s", histogramQuantile(0.99, SpanDuration, spanBy, "", cfg.P99Latency.Window), seconds(cfg.P99Latency.Threshold)),
+			Alert:  P99LatencyAlert,
+			Expr:   aboveThreshold(p99, P99ThresholdRecord, cfg.P99Latency.Threshold),
 			For:    cfg.P99Latency.For,
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{
-				"summary":     "P99 span latency is high.",
-				"description": fmt.Sprintf("P99 latency of {{ $labels.%s }} %s over %s is {{ $value | humanizeDuration }}, above %ss.", SpanServiceLabel, "{{ $labels."+SpanOperationLabel+" }}", cfg.P99Latency.Window, seconds(cfg.P99Latency.Threshold)),
+				"summary": "P99 span latency is high.",
+				"description": fmt.Sprintf("P99 latency of {{ $labels.%s }} {{ $labels.%s }} over %s is {{ $value | humanizeDuration }}, above its threshold of %s.",
+					SpanServiceLabel, SpanOperationLabel, cfg.QuantileWindow, thresholdOf(P99ThresholdRecord, cfg.P99Latency.Threshold)),
 			},
 		},
 	}}

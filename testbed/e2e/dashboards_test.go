@@ -151,7 +151,11 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{
 		ScrapeTargets:  []string{fmt.Sprintf("127.0.0.1:%d", telemetryPort)},
 		ScrapeInterval: time.Second,
-		RuleFiles:      []string{sieveproc.RepoPath("dashboards/rules/recording.yaml"), sieveproc.RepoPath("dashboards/rules/alerts.yaml")},
+		RuleFiles: []string{
+			sieveproc.RepoPath("dashboards/rules/recording.yaml"),
+			sieveproc.RepoPath("dashboards/rules/alerts.yaml"),
+			sieveproc.RepoPath("dashboards/rules/thresholds.yaml"),
+		},
 	})
 	ctx := context.Background()
 	// A policy file of the test's own, so that a version can be refused and another applied.
@@ -237,8 +241,10 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 		t.Logf("%s: not produced by this run (%s)", name, why)
 	}
 
+	dashboards, err := mixin.Dashboards(cfg)
+	require.NoError(t, err)
 	var skipped []string
-	for file, d := range mixin.Dashboards(cfg) {
+	for file, d := range dashboards {
 		t.Run(file, func(t *testing.T) {
 			vars := resolveVariables(t, ctx, cfg, comps, d, prom, loki, at)
 			for _, q := range mixin.Queries(d) {
@@ -292,24 +298,24 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 func resolveVariables(t *testing.T, ctx context.Context, cfg mixin.Config, comps map[string]string, d *mixin.Dashboard, prom *backends.Prometheus, loki *backends.Loki, at time.Time) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
-	for _, v := range d.Templating.List {
+	for _, v := range mixin.Variables(d) {
 		switch {
 		case v.Type == "datasource":
 		case v.Type == "custom":
-			vars[v.Name] = regexOf(strings.Split(v.Query.(string), ","))
-		case v.Datasource.Type == mixin.LokiType:
+			vars[v.Name] = regexOf(strings.Split(v.Query, ","))
+		case v.Datasource == mixin.LokiType:
 			var values []string
 			ok := waitFor(60*time.Second, func() bool {
 				var err error
-				label := strings.TrimSuffix(strings.TrimPrefix(v.Definition, "label_values("), ")")
+				label := strings.TrimSuffix(strings.TrimPrefix(v.Query, "label_values("), ")")
 				values, err = loki.LabelValues(ctx, "", label, at.Add(-time.Hour), at)
 				return err == nil && len(values) > 0
 			})
-			require.True(t, ok, "variable %s (%s) has no values in Loki", v.Name, v.Definition)
+			require.True(t, ok, "variable %s (%s) has no values in Loki", v.Name, v.Query)
 			vars[v.Name] = regexOf(values)
 		default:
-			m := labelValuesRE.FindStringSubmatch(v.QueryText())
-			require.NotNil(t, m, "variable %s: unexpected query %q", v.Name, v.QueryText())
+			m := labelValuesRE.FindStringSubmatch(v.Query)
+			require.NotNil(t, m, "variable %s: unexpected query %q", v.Name, v.Query)
 			selector, label := mixin.Substitute(m[1], vars, "1m"), m[2]
 			metrics := mixin.MetricsIn(cfg, selector)
 			required := label != cfg.ClusterLabel
@@ -330,7 +336,7 @@ func resolveVariables(t *testing.T, ctx context.Context, cfg mixin.Config, comps
 				}
 				return len(values) > 0 || !required
 			})
-			require.True(t, ok, "variable %s (%s) has no values", v.Name, v.QueryText())
+			require.True(t, ok, "variable %s (%s) has no values", v.Name, v.Query)
 			if len(values) == 0 {
 				// No values (e.g. no cluster label on a single cluster): "All" expands to allValue.
 				vars[v.Name] = v.AllValue
