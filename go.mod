@@ -2,7 +2,10 @@ module github.com/sieveobs/sieve
 
 go 1.26.0
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
+	golang.org/x/sys v0.49.0
+)
 
 require (
 	github.com/KimMachineGun/automemlimit v1.0.1 // indirect
@@ -78,6 +81,7 @@ require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 	github.com/iancoleman/strcase v0.3.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/jaegertracing/jaeger-idl v0.13.2 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.19.2 // indirect
 	github.com/klauspost/cpuid/v2 v2.3.0 // indirect
