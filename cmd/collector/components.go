@@ -22,6 +22,8 @@ import (
 	zpagesextension "go.opentelemetry.io/collector/extension/zpagesextension"
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
+	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
+	basicauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension"
 	filestorage "github.com/sieveobs/sieve/extensions/filestorage"
 	gomemlimit "github.com/sieveobs/sieve/extensions/gomemlimit"
 	samplingpolicy "github.com/sieveobs/sieve/extensions/samplingpolicy"
@@ -63,6 +65,8 @@ func components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory(),
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
+		bearertokenauthextension.NewFactory(),
+		basicauthextension.NewFactory(),
 		filestorage.NewFactory(),
 		gomemlimit.NewFactory(),
 		samplingpolicy.NewFactory(),
@@ -74,6 +78,8 @@ func components() (otelcol.Factories, error) {
 		zpagesextension.NewFactory().Type(): "go.opentelemetry.io/collector/extension/zpagesextension v0.159.0",
 		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.159.0",
 		pprofextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.159.0",
+		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.159.0",
+		basicauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.158.0",
 		filestorage.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		gomemlimit.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",
 		samplingpolicy.NewFactory().Type(): "github.com/sieveobs/sieve v0.0.0",

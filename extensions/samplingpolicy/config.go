@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -26,6 +27,8 @@ type Config struct {
 	Etcd configoptional.Optional[EtcdConfig] `mapstructure:"etcd"`
 	// Server serves GET /sampling (Jaeger remote sampling) and GET /policy.
 	Server confighttp.ServerConfig `mapstructure:"server"`
+	// GRPC serves Jaeger's api_v2 SamplingManager (the remote sampling API over gRPC) when set.
+	GRPC configoptional.Optional[configgrpc.ServerConfig] `mapstructure:"grpc"`
 	// FallbackRate is the keep probability served until a source delivers a valid policy.
 	FallbackRate float64 `mapstructure:"fallback_rate"`
 	// AdaptiveWindow is the window over which adaptive rules measure each service.
@@ -52,7 +55,8 @@ type HTTPConfig struct {
 	confighttp.ClientConfig `mapstructure:",squash"`
 	// Interval between polls; each poll sends If-None-Match with the last ETag.
 	Interval time.Duration `mapstructure:"interval"`
-	// BearerToken is sent as "Authorization: Bearer <token>" when set.
+	// BearerToken is sent as "Authorization: Bearer <token>" when set: shorthand for an auth
+	// authenticator such as contrib's bearertokenauth, which is configured like any client's.
 	BearerToken configopaque.String `mapstructure:"bearer_token"`
 
 	_ struct{}
@@ -112,6 +116,9 @@ func (c *Config) Validate() error {
 		}
 		if h.Interval < 100*time.Millisecond {
 			return fmt.Errorf("http.interval: %v is below 100ms", h.Interval)
+		}
+		if h.BearerToken != "" && h.Auth.HasValue() {
+			return errors.New("http.bearer_token: set either bearer_token or auth (an authenticator such as bearertokenauth), not both")
 		}
 		if h.BearerToken != "" && u.Scheme != "https" && !isLoopback(u.Hostname()) {
 			return errors.New("http.bearer_token: refusing to send a token over plain http to a non-loopback host")

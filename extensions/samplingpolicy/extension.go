@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/internal/metadata"
@@ -59,6 +60,8 @@ type policyExtension struct {
 	etcdClient *clientv3.Client
 	server     *http.Server
 	addr       string
+	grpcServer *grpc.Server
+	grpcAddr   string
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	failing    map[string]bool
@@ -292,6 +295,9 @@ func (e *policyExtension) Start(ctx context.Context, host component.Host) error 
 	if err != nil {
 		return errors.Join(err, ln.Close(), closeSource(src))
 	}
+	if err = e.startGRPC(ctx, host); err != nil {
+		return errors.Join(err, e.server.Close(), closeSource(src))
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Add(2)
@@ -377,6 +383,9 @@ func (e *policyExtension) Shutdown(ctx context.Context) error {
 	var err error
 	if e.server != nil {
 		err = e.server.Shutdown(ctx)
+	}
+	if e.grpcServer != nil {
+		e.grpcServer.GracefulStop()
 	}
 	e.wg.Wait()
 	if e.etcdClient != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
@@ -16,6 +17,10 @@ import (
 // unless the operator opens it on purpose.
 const DefaultEndpoint = "localhost:5778"
 
+// DefaultGRPCEndpoint is the port of a Jaeger collector's gRPC API, where SDKs' Jaeger remote
+// samplers look for the SamplingManager, on loopback.
+const DefaultGRPCEndpoint = "localhost:14250"
+
 // NewFactory returns the sampling_policy extension factory.
 func NewFactory() extension.Factory {
 	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
@@ -24,6 +29,8 @@ func NewFactory() extension.Factory {
 func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = DefaultEndpoint
+	grpcServer := configgrpc.NewDefaultServerConfig()
+	grpcServer.NetAddr.Endpoint = DefaultGRPCEndpoint
 	http := HTTPConfig{ClientConfig: confighttp.NewDefaultClientConfig(), Interval: 30 * time.Second}
 	http.Timeout = 10 * time.Second
 	return &Config{
@@ -31,6 +38,7 @@ func createDefaultConfig() component.Config {
 		HTTP:           configoptional.Default(http),
 		Etcd:           configoptional.Default(EtcdConfig{DialTimeout: 5 * time.Second, MaxBackoff: 2 * time.Second}),
 		Server:         server,
+		GRPC:           configoptional.Default(grpcServer),
 		FallbackRate:   1,
 		AdaptiveWindow: 10 * time.Second,
 		InitialTimeout: 5 * time.Second,

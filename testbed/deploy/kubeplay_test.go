@@ -113,6 +113,7 @@ func kubePlayGateway(t *testing.T, m *manifests, suffix string, ports map[string
 	set("SIEVE_OTLP_GRPC_ENDPOINT", fmt.Sprintf("0.0.0.0:%d", ports["otlp-grpc"]))
 	set("SIEVE_OTLP_HTTP_ENDPOINT", fmt.Sprintf("0.0.0.0:%d", ports["otlp-http"]))
 	set("SIEVE_SAMPLING_ENDPOINT", fmt.Sprintf("0.0.0.0:%d", ports["sampling"]))
+	set("SIEVE_SAMPLING_GRPC_ENDPOINT", fmt.Sprintf("0.0.0.0:%d", ports["sampling-grpc"]))
 	set("SIEVE_HEALTH_ENDPOINT", fmt.Sprintf("0.0.0.0:%d", ports["health"]))
 	set("SIEVE_TELEMETRY_PORT", strconv.Itoa(ports["telemetry"]))
 	set("SIEVE_PPROF_ENDPOINT", fmt.Sprintf("127.0.0.1:%d", ports["pprof"]))
@@ -164,10 +165,10 @@ func TestGatewayRunsUnderPodmanKubePlay(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rw.Close() })
 
-	free, err := backends.FreePorts(7)
+	free, err := backends.FreePorts(8)
 	require.NoError(t, err)
 	ports := map[string]int{}
-	for i, n := range []string{"otlp-grpc", "otlp-http", "sampling", "health", "telemetry", "pprof", "zpages"} {
+	for i, n := range []string{"otlp-grpc", "otlp-http", "sampling", "health", "telemetry", "pprof", "zpages", "sampling-grpc"} {
 		ports[n] = free[i]
 	}
 	suffix := fmt.Sprintf("t%d", time.Now().UnixNano()%1_000_000_000)

@@ -106,6 +106,7 @@ func TestGatewayPods(t *testing.T) {
 			requireListensOn(t, env, "SIEVE_OTLP_GRPC_ENDPOINT", c, "otlp-grpc")
 			requireListensOn(t, env, "SIEVE_OTLP_HTTP_ENDPOINT", c, "otlp-http")
 			requireListensOn(t, env, "SIEVE_SAMPLING_ENDPOINT", c, "sampling")
+			requireListensOn(t, env, "SIEVE_SAMPLING_GRPC_ENDPOINT", c, "sampling-grpc")
 			requireListensOn(t, env, "SIEVE_HEALTH_ENDPOINT", c, "health")
 			requireTelemetryOnPort(t, env, c)
 			requireProbeOnHealth(t, c.LivenessProbe, c, env)
@@ -259,7 +260,7 @@ func TestServicesAndBudgetSelectTheGateways(t *testing.T) {
 			for _, p := range m.Services[gatewayName].Spec.Ports {
 				ports = append(ports, p.Name)
 			}
-			require.ElementsMatch(t, []string{"otlp-grpc", "otlp-http", "sampling"}, ports)
+			require.ElementsMatch(t, []string{"otlp-grpc", "otlp-http", "sampling", "sampling-grpc"}, ports)
 
 			pdb := m.PDBs[gatewayName]
 			ps, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)

@@ -56,7 +56,7 @@ func TestImageAgentToGateway(t *testing.T) {
 
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
-	ports, err := backends.FreePorts(12)
+	ports, err := backends.FreePorts(13)
 	require.NoError(t, err)
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 
@@ -71,6 +71,7 @@ func TestImageAgentToGateway(t *testing.T) {
 		"SIEVE_PPROF_ENDPOINT":           addr(4),
 		"SIEVE_ZPAGES_ENDPOINT":          addr(5),
 		"SIEVE_SAMPLING_ENDPOINT":        addr(6),
+		"SIEVE_SAMPLING_GRPC_ENDPOINT":   addr(12),
 		"SIEVE_LOKI_PUSH_URL":            loki.PushURL(),
 		"SIEVE_PROMETHEUS_RW_URL":        prom.RemoteWriteURL(),
 		"SIEVE_HISTOGRAM_FLUSH_INTERVAL": "1s",

@@ -47,6 +47,8 @@ type Process struct {
 	HealthURL string
 	// SamplingURL serves the live sampling policy (Jaeger remote sampling API and /policy).
 	SamplingURL string
+	// SamplingGRPC is the Jaeger remote sampling API over gRPC (host:port).
+	SamplingGRPC string
 	// StorageDir holds the persistent queues.
 	StorageDir string
 	LogPath    string
@@ -90,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := backends.FreePorts(7)
+	ports, err := backends.FreePorts(8)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -114,6 +116,7 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 		TelemetryURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]),
 		HealthURL:    fmt.Sprintf("http://127.0.0.1:%d/", ports[3]),
 		SamplingURL:  fmt.Sprintf("http://127.0.0.1:%d", ports[6]),
+		SamplingGRPC: fmt.Sprintf("127.0.0.1:%d", ports[7]),
 		StorageDir:   filepath.Join(dir, "storage"),
 		LogPath:      opts.LogPath,
 		done:         make(chan struct{}),
@@ -137,6 +140,8 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 		"SIEVE_STORAGE_DIR":        p.StorageDir,
 		"SIEVE_SAMPLING_ENDPOINT":  fmt.Sprintf("127.0.0.1:%d", ports[6]),
 		"SIEVE_POLICY_FILE":        RepoPath("configs/policy.yaml"),
+		// A free port for every process: on one host the default 14250 would collide.
+		"SIEVE_SAMPLING_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[7]),
 	}
 	for k, v := range opts.Env {
 		env[k] = v

@@ -313,6 +313,7 @@ func TestPolicyEndpointDefaultsToLoopback(t *testing.T) {
 	requireLoopback(t, def.Server.NetAddr.Endpoint)
 
 	defaultOf := regexp.MustCompile(`\$\{env:SIEVE_SAMPLING_ENDPOINT:-([^}]+)\}`)
+	grpcDefaultOf := regexp.MustCompile(`\$\{env:SIEVE_SAMPLING_GRPC_ENDPOINT:-([^}]+)\}`)
 	for _, name := range []string{"gateway.yaml", "demo.yaml", "agent.yaml"} {
 		raw, err := os.ReadFile(sieveproc.RepoPath("configs/" + name))
 		require.NoError(t, err)
@@ -322,7 +323,10 @@ func TestPolicyEndpointDefaultsToLoopback(t *testing.T) {
 		m := defaultOf.FindSubmatch(raw)
 		require.NotNil(t, m, "%s: the sampling_policy endpoint must come from SIEVE_SAMPLING_ENDPOINT with a default", name)
 		requireLoopback(t, string(m[1]))
-		t.Logf("%s: policy endpoint defaults to %s", name, m[1])
+		g := grpcDefaultOf.FindSubmatch(raw)
+		require.NotNil(t, g, "%s: the gRPC sampling endpoint must come from SIEVE_SAMPLING_GRPC_ENDPOINT with a default", name)
+		requireLoopback(t, string(g[1]))
+		t.Logf("%s: policy endpoint defaults to %s, gRPC to %s", name, m[1], g[1])
 	}
 
 	// The process: with no server section at all, the endpoint is reachable on loopback and not

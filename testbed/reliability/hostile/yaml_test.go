@@ -54,18 +54,19 @@ func runSieve(t *testing.T, env map[string]string, args ...string) sieveRun {
 	t.Helper()
 	bin, err := sieveproc.Binary()
 	require.NoError(t, err)
-	ports, err := backends.FreePorts(7)
+	ports, err := backends.FreePorts(8)
 	require.NoError(t, err)
 	all := map[string]string{
-		"SIEVE_OTLP_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"SIEVE_OTLP_HTTP_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"SIEVE_TELEMETRY_PORT":     fmt.Sprint(ports[2]),
-		"SIEVE_HEALTH_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[3]),
-		"SIEVE_PPROF_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[4]),
-		"SIEVE_ZPAGES_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[5]),
-		"SIEVE_SAMPLING_ENDPOINT":  fmt.Sprintf("127.0.0.1:%d", ports[6]),
-		"SIEVE_STORAGE_DIR":        t.TempDir(),
-		"SIEVE_POLICY_FILE":        sieveproc.RepoPath("configs/policy.yaml"),
+		"SIEVE_SAMPLING_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[7]),
+		"SIEVE_OTLP_GRPC_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"SIEVE_OTLP_HTTP_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"SIEVE_TELEMETRY_PORT":         fmt.Sprint(ports[2]),
+		"SIEVE_HEALTH_ENDPOINT":        fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		"SIEVE_PPROF_ENDPOINT":         fmt.Sprintf("127.0.0.1:%d", ports[4]),
+		"SIEVE_ZPAGES_ENDPOINT":        fmt.Sprintf("127.0.0.1:%d", ports[5]),
+		"SIEVE_SAMPLING_ENDPOINT":      fmt.Sprintf("127.0.0.1:%d", ports[6]),
+		"SIEVE_STORAGE_DIR":            t.TempDir(),
+		"SIEVE_POLICY_FILE":            sieveproc.RepoPath("configs/policy.yaml"),
 	}
 	for k, v := range env {
 		all[k] = v
