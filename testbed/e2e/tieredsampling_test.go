@@ -24,8 +24,10 @@ import (
 func TestTieredSamplingOnLoki(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
+	// The original design's pipeline: the shipped gateway with the uid rule laid over it.
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config:   sieveproc.RepoPath("configs/gateway.yaml"),
+		Overlays: []string{sieveproc.RepoPath("configs/examples/require-uid.yaml")},
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),
@@ -129,4 +131,37 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 			require.Equal(t, "e666", e.Metadata["sampling_threshold"], "warn record without its 10%% threshold: %+v", e.Metadata)
 		}
 	}
+}
+
+// TestGatewayKeepsRecordsWithoutUID: the shipped gateway requires no attribute, so an error logged
+// without a uid reaches Loki like any other; configs/examples/require-uid.yaml adds the rule.
+func TestGatewayKeepsRecordsWithoutUID(t *testing.T) {
+	loki := backends.StartLoki(t, backends.LokiOptions{})
+	sieve := sieveproc.StartT(t, sieveproc.Options{
+		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Env:    map[string]string{"SIEVE_LOKI_PUSH_URL": loki.PushURL(), "SIEVE_TRACES_EXPORTER": "debug/traces"},
+	})
+	conn, err := grpc.NewClient(sieve.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "no-uid-e2e")
+	for i := range 20 {
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		lr.Body().SetStr(fmt.Sprintf("error %d", i))
+		if i%2 == 0 {
+			lr.Attributes().PutStr("uid", "u1")
+		}
+	}
+	_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		res, err := loki.QueryMetric(ctx, "", `sum(count_over_time({service_name="no-uid-e2e"}[10m]))`, time.Now())
+		return err == nil && len(res) == 1 && res[0].Value == 20
+	}, 30*time.Second, 500*time.Millisecond, "every error, with a uid or without, in Loki")
 }

@@ -23,6 +23,8 @@ import (
 type Options struct {
 	// Config is the path of the collector configuration.
 	Config string
+	// Overlays are further configuration files the collector merges over Config, in order.
+	Overlays []string
 	// Env adds or overrides environment variables (e.g. the backends' URLs).
 	Env map[string]string
 	// LogPath receives the collector's own log; empty writes it to a file in the work directory.
@@ -150,12 +152,16 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(bin, "--config", opts.Config)
+	args := []string{"--config", opts.Config}
+	for _, o := range opts.Overlays {
+		args = append(args, "--config", o)
+	}
+	p.cmd = exec.Command(bin, args...)
 	if opts.Hosts != "" {
 		// unshare execs in place, and so do sh and its exec: the PID stays the collector's, so
 		// signals and Pdeathsig reach it as without the wrapper.
-		p.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--",
-			"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, opts.Hosts, bin, "--config", opts.Config)
+		p.cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--",
+			"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, opts.Hosts, bin}, args...)...)
 	}
 	p.cmd.Env = os.Environ()
 	for k, v := range env {

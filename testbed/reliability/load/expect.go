@@ -27,7 +27,7 @@ type Expectation struct {
 
 // GatewayExpectations gives what the gateway delivers per signal under a policy whose only trace
 // rate is traceRate and whose log tiers are the classic ones (errors and 5xx 100%, warn 10%, the
-// rest 0.1%).
+// rest 0.1%), with configs/examples/require-uid.yaml laid over it as StartGateway does.
 //
 // Logs follow traces: a record its tier drops is still kept when the policy keeps its trace. Both
 // decisions compare the same randomness (the trace ID's low 56 bits) with a threshold, so a

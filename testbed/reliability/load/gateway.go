@@ -66,6 +66,35 @@ func Delete(path ...string) Edit {
 	}
 }
 
+// Overlay merges a configuration file of the repository over the configuration key by key, as the
+// collector merges a second --config (a list replaces the list it overrides).
+func Overlay(rel string) Edit {
+	return func(cfg map[string]any) error {
+		raw, err := os.ReadFile(sieveproc.RepoPath(rel))
+		if err != nil {
+			return err
+		}
+		var over map[string]any
+		if err := yaml.Unmarshal(raw, &over); err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		mergeInto(cfg, over)
+		return nil
+	}
+}
+
+func mergeInto(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeInto(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
 // AppendExporter adds an exporter to a pipeline's exporter list.
 func AppendExporter(pipeline, exporter string) Edit {
 	return func(cfg map[string]any) error {

@@ -61,7 +61,8 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 			t.Errorf("close remote-write endpoint: %v", err)
 		}
 	})
-	cfg, err := GatewayConfig(t.TempDir(), append([]Edit{SampledTracesTo(sink.GRPCAddr)}, opts.Edits...)...)
+	// The original design's pipeline, which the load data models: records without a uid dropped.
+	cfg, err := GatewayConfig(t.TempDir(), append([]Edit{SampledTracesTo(sink.GRPCAddr), Overlay("configs/examples/require-uid.yaml")}, opts.Edits...)...)
 	if err != nil {
 		t.Fatalf("derive gateway config: %v", err)
 	}
