@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 )
 
 // Config of the sampling_policy extension. At most one source may be set; with none, the

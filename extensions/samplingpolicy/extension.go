@@ -20,10 +20,10 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/internal/metadata"
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/internal/source"
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/internal/policy"
 )
 

@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 )
 
 // Jaeger's remote sampling JSON (api_v2 SamplingStrategyResponse as jsonpb renders it), so SDKs

@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/processors/tieredsampling/internal/metadatatest"
 )

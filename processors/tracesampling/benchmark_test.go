@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
 )
 

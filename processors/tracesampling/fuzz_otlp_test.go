@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 )
 
 // fuzzIndex tags every incoming span so that its fate can be traced through the processor.

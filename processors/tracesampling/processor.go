@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
 )
 

@@ -23,7 +23,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
 )
 

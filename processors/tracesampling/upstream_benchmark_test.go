@@ -15,7 +15,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 )
 
 // groupedSpans is a batch shaped like an SDK export: a few services, each with many spans.

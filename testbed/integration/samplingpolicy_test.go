@@ -25,7 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	samplingpolicy "github.com/sieveobs/sieve/extensions/samplingpolicy"
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/engine"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/testbed/backends"
 )
 

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/reliability/load"
 )

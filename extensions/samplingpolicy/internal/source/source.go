@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 )
 
 // Source is one origin of policy documents.

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/internal/policy"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 
-	"github.com/sieveobs/sieve/extensions/samplingpolicy/policyfile"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 )
 
 // ewmaWeight weighs the newest window: high enough to react within a few windows, low enough
