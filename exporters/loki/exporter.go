@@ -14,25 +14,24 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sieveobs/sieve/exporters/loki/internal/metadata"
-	"github.com/sieveobs/sieve/internal/retryafter"
+	"github.com/sieveobs/sieve/internal/httpretry"
 	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
 // Request failure reasons, used as the reason attribute of requests_failed.
 const (
-	failThrottled        = "throttled"
-	failServerError      = "server_error"
+	failThrottled        = httpretry.Throttled
+	failServerError      = httpretry.ServerError
 	failConnection       = "connection"
 	failBadRequest       = "bad_request"
 	failPartial          = "partial_rejection"
-	failClientError      = "client_error"
-	failUnexpectedStatus = "unexpected_status"
+	failClientError      = httpretry.ClientError
+	failUnexpectedStatus = httpretry.Unexpected
 	failEncode           = "encode"
 )
 
@@ -270,24 +269,18 @@ type outcome struct {
 
 var ignoredRE = regexp.MustCompile(`total ignored: (\d+) out of (\d+)`)
 
-// classify maps a Loki response to a retryable, throttled or permanent
-// error: 429 and 5xx are retried (after Retry-After when given), any other
-// status is permanent because resending the same data gets the same answer.
+// classify maps a Loki response to a retryable, throttled or permanent error with Sieve's one
+// HTTP retry rule (httpretry), and reads Loki's 400 body for the entries it ignored.
 func classify(status int, header http.Header, body []byte, now time.Time) outcome {
 	msg := string(bytes.TrimSpace(body))
 	if len(msg) > 1024 {
 		msg = msg[:1024] + "..."
 	}
 	base := fmt.Errorf("loki responded %d %s: %s", status, http.StatusText(status), msg)
-	var o outcome
-	switch {
-	case status == http.StatusTooManyRequests:
-		o.reason = failThrottled
-	case status >= 500 && status <= 599:
-		o.reason = failServerError
-	case status == http.StatusBadRequest:
+	r := httpretry.Classify(status, header, now, base)
+	o := outcome{err: r.Err, reason: r.Reason, permanent: r.Permanent, throttled: r.Throttled, delay: r.Delay}
+	if status == http.StatusBadRequest {
 		o.reason = failBadRequest
-		o.permanent = true
 		ignored, total := 0, 0
 		for _, m := range ignoredRE.FindAllSubmatch(body, -1) {
 			n, _ := strconv.Atoi(string(m[1]))
@@ -301,25 +294,6 @@ func classify(status int, header http.Header, body []byte, now time.Time) outcom
 				o.reason = failPartial
 			}
 		}
-	case status >= 400 && status <= 499:
-		o.reason = failClientError
-		o.permanent = true
-	default:
-		// 1xx and 3xx are not answers a push should get (redirects were
-		// already followed); resending would not change them.
-		o.reason = failUnexpectedStatus
-		o.permanent = true
 	}
-	if o.permanent {
-		o.err = consumererror.NewPermanent(base)
-		return o
-	}
-	if d, ok := retryafter.Parse(header.Get(headerRetryAfter), now); ok {
-		o.throttled = true
-		o.delay = d
-		o.err = exporterhelper.NewThrottleRetry(base, d)
-		return o
-	}
-	o.err = base
 	return o
 }

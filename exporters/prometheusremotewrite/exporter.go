@@ -16,14 +16,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/sieveobs/sieve/exporters/prometheusremotewrite/internal/metadata"
-	"github.com/sieveobs/sieve/internal/retryafter"
+	"github.com/sieveobs/sieve/internal/httpretry"
 	"github.com/sieveobs/sieve/internal/shutdownbound"
 )
 
@@ -42,12 +41,12 @@ const (
 	// error message.
 	maxErrorBody = 1 << 10
 
-	reasonThrottled   = "throttled"
-	reasonServerError = "server_error"
-	reasonClientError = "client_error"
+	reasonThrottled   = httpretry.Throttled
+	reasonServerError = httpretry.ServerError
+	reasonClientError = httpretry.ClientError
 	reasonConnection  = "connection"
 	reasonUnconfirmed = "unconfirmed_v2"
-	reasonUnexpected  = "unexpected_status"
+	reasonUnexpected  = httpretry.Unexpected
 )
 
 type prwExporter struct {
@@ -462,29 +461,12 @@ func writtenHeadersPresent(h http.Header) bool {
 	return h.Get(headerSamplesWritten) != "" || h.Get(headerHistogramsWritten) != "" || h.Get(headerExemplarsWritten) != ""
 }
 
-// classify maps a non-2xx response to retryable, throttled or permanent,
-// the way Prometheus' own remote-write client does: 5xx and 429 are
-// retried, honouring Retry-After; every other status is permanent because
-// resending the same bytes cannot succeed.
+// classify maps a non-2xx response to retryable, throttled or permanent with Sieve's one HTTP
+// retry rule (httpretry), the way Prometheus' own remote-write client does.
 func (e *prwExporter) classify(ctx context.Context, resp *http.Response, err error) shardResult {
-	code := resp.StatusCode
-	switch {
-	case code == http.StatusTooManyRequests || code/100 == 5:
-		reason := reasonServerError
-		if code == http.StatusTooManyRequests {
-			reason = reasonThrottled
-		}
-		e.requestFailed(ctx, reason)
-		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), e.now()); ok {
-			return shardResult{err: exporterhelper.NewThrottleRetry(err, d)}
-		}
-		return shardResult{err: err}
-	case code/100 == 4:
-		e.requestFailed(ctx, reasonClientError)
-	default:
-		e.requestFailed(ctx, reasonUnexpected)
-	}
-	return shardResult{err: err, permanent: true}
+	r := httpretry.Classify(resp.StatusCode, resp.Header, e.now(), err)
+	e.requestFailed(ctx, r.Reason)
+	return shardResult{err: r.Err, permanent: r.Permanent}
 }
 
 // failedSubset returns the data points of md that produced a series in a
