@@ -20,11 +20,11 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/internal/metadata"
 	"github.com/sieveobs/sieve/extensions/samplingpolicy/internal/source"
-	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/internal/policy"
+	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/policy/policyfile"
 )
 
 var (

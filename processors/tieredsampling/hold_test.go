@@ -15,9 +15,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/internal/policy/policyfile"
-	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/processors/tieredsampling/internal/metadatatest"
 )
 

@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/internal/policy"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 )
 
 // pendingOverhead is the fixed cost counted per held trace on top of its spans' encoding: the

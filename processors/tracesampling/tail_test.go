@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/internal/policy"
+	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadatatest"
 )
