@@ -1,18 +1,68 @@
 package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
+// staleEntry is one tracked series, kept compact because up to max_series of them live for
+// staleness' sake alone: its labels are one byte string (each name and value preceded by its
+// uvarint length) instead of a slice of label structs pointing at strings that would keep the
+// translated batch's memory alive, and times are Unix integers.
 type staleEntry struct {
 	hash   uint64
-	labels []prompb.Label
+	lastTS int64 // milliseconds
+	seen   int64 // Unix nanoseconds
+	labels []byte
 	mtype  writev2.Metadata_MetricType
-	lastTS int64
-	seen   time.Time
+}
+
+// encodeLabels appends the compact form of ls to dst.
+func encodeLabels(dst []byte, ls []prompb.Label) []byte {
+	for _, l := range ls {
+		dst = binary.AppendUvarint(dst, uint64(len(l.Name)))
+		dst = append(dst, l.Name...)
+		dst = binary.AppendUvarint(dst, uint64(len(l.Value)))
+		dst = append(dst, l.Value...)
+	}
+	return dst
+}
+
+// decodeLabels is encodeLabels' inverse; it allocates, and runs only for markers.
+func decodeLabels(enc []byte) []prompb.Label {
+	var out []prompb.Label
+	for len(enc) > 0 {
+		var l prompb.Label
+		l.Name, enc = nextString(enc)
+		l.Value, enc = nextString(enc)
+		out = append(out, l)
+	}
+	return out
+}
+
+func nextString(enc []byte) (string, []byte) {
+	n, k := binary.Uvarint(enc)
+	if k <= 0 || uint64(len(enc)-k) < n {
+		return "", nil
+	}
+	return string(enc[k : k+int(n)]), enc[k+int(n):]
+}
+
+// labelsEncodedEqual reports whether enc is the compact form of ls, without allocating.
+func labelsEncodedEqual(enc []byte, ls []prompb.Label) bool {
+	for _, l := range ls {
+		for _, part := range [2]string{l.Name, l.Value} {
+			n, k := binary.Uvarint(enc)
+			if k <= 0 || n != uint64(len(part)) || uint64(len(enc)-k) < n || string(enc[k:k+int(n)]) != part {
+				return false
+			}
+			enc = enc[k+int(n):]
+		}
+	}
+	return len(enc) == 0
 }
 
 // staleSlot is a tracked series and its place in the least-recently-seen
@@ -123,14 +173,14 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 		}
 		if at, found := t.entries[s.hash]; found {
 			sl := &t.slots[at]
-			if labelsEqual(sl.labels, s.labels) {
+			if labelsEncodedEqual(sl.labels, s.labels) {
 				if lastValueStale(s) {
 					// The data already ended the series.
 					t.forget(at)
 					continue
 				}
 				sl.lastTS = max(sl.lastTS, last)
-				sl.seen = now
+				sl.seen = now.UnixNano()
 				t.unlink(at)
 				t.pushBack(at)
 				continue
@@ -148,8 +198,8 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 		at := t.alloc()
 		sl := &t.slots[at]
 		sl.hash = s.hash
-		sl.labels = append(sl.labels[:0], s.labels...)
-		sl.mtype, sl.lastTS, sl.seen = s.mtype, last, now
+		sl.labels = encodeLabels(sl.labels[:0], s.labels)
+		sl.mtype, sl.lastTS, sl.seen = s.mtype, last, now.UnixNano()
 		t.entries[s.hash] = at
 		t.pushBack(at)
 	}
@@ -157,7 +207,7 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 
 // due reports whether a sweep at now would end a series.
 func (t *stalenessTracker) due(now time.Time) bool {
-	return t.enabled() && t.head != noSlot && now.Sub(t.slots[t.head].seen) >= t.staleAfter
+	return t.enabled() && t.head != noSlot && now.UnixNano()-t.slots[t.head].seen >= int64(t.staleAfter)
 }
 
 // sweep appends a staleness marker to b for every series not seen for
@@ -171,7 +221,7 @@ func (t *stalenessTracker) sweep(b *batch, now time.Time) []staleEntry {
 	for t.head != noSlot {
 		at := t.head
 		sl := &t.slots[at]
-		if now.Sub(sl.seen) < t.staleAfter {
+		if now.UnixNano()-sl.seen < int64(t.staleAfter) {
 			break
 		}
 		se := sl.staleEntry
@@ -183,7 +233,7 @@ func (t *stalenessTracker) sweep(b *batch, now time.Time) []staleEntry {
 		// The marker keeps the labels: the slot must not reuse them.
 		t.slots[at].labels = nil
 		ts := max(se.lastTS+1, now.UnixMilli())
-		s := b.get(se.labels, se.mtype, "", "")
+		s := b.get(decodeLabels(se.labels), se.mtype, "", "")
 		s.samples = append(s.samples, prompb.Sample{Value: staleNaN, Timestamp: ts})
 		b.stale++
 		out = append(out, se)
