@@ -42,13 +42,28 @@ var causeNames = [numCauses]string{"max_traces", "max_bytes", "max_trace_age", "
 type pending struct {
 	id          pcommon.TraceID
 	first, last int64 // arrival of the first and the latest span, Unix nanoseconds
-	frags       [][]byte
-	size        int64 // encoded bytes plus pendingOverhead
+	frags       []heldFrag
+	size        int64 // encoded bytes plus pendingOverhead; shared resources are counted apart
 	spans       int64
 	sum         summary
 	// Two intrusive lists: by latest arrival (decision_wait) and by first arrival (age, overflow).
 	lastPrev, lastNext   *pending
 	firstPrev, firstNext *pending
+}
+
+// heldFrag is one request's spans of a trace, encoded without their resources: res holds the
+// resource of each ResourceSpans in order, encoded once per request and shared by every trace of
+// the request, since a resource (service, host, pod, SDK attributes) is often as large as a span.
+type heldFrag struct {
+	data []byte
+	res  []*sharedRes
+}
+
+// sharedRes is one request's resource in its encoding, counted in the buffer's bytes while a
+// held fragment refers to it.
+type sharedRes struct {
+	data []byte
+	refs int32
 }
 
 // summary is what the decision needs to know about a trace's spans, gathered as they arrive.
@@ -83,7 +98,8 @@ func (s *summary) merge(o *summary) {
 	}
 }
 
-// fragment is the part of one request that belongs to one trace.
+// fragment is the part of one request that belongs to one trace. Its ResourceSpans have empty
+// resources; src holds the request's ResourceSpans they came from, res their shared encodings.
 type fragment struct {
 	td      ptrace.Traces
 	rs      ptrace.ResourceSpans
@@ -93,6 +109,18 @@ type fragment struct {
 	spans   int64
 	sum     summary
 	encoded []byte
+	src     []ptrace.ResourceSpans
+	res     []*sharedRes
+}
+
+// withResources copies the resources back into the fragment's spans, for the rare fragment that
+// is passed on as it came in (a late span, or one that could not be encoded).
+func (f *fragment) withResources() ptrace.Traces {
+	rss := f.td.ResourceSpans()
+	for k := 0; k < rss.Len(); k++ {
+		f.src[k].Resource().CopyTo(rss.At(k).Resource())
+	}
+	return f.td
 }
 
 type tailSampler struct {
@@ -232,7 +260,7 @@ func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Tra
 				if d.TValue != "" {
 					stampAll(f.td, d.TValue)
 				}
-				f.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+				f.withResources().ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
 			} else {
 				lateDropped += f.spans
 				lateDroppedBy[why] += f.spans
@@ -240,7 +268,7 @@ func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Tra
 			continue
 		}
 		if f.encoded == nil {
-			f.td.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+			f.withResources().ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
 			continue
 		}
 		pe := &pending{id: id, first: now}
@@ -276,9 +304,10 @@ func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Tra
 	}
 	if len(forced) > 0 {
 		t.publishAndCount(ctx, forced)
+		cache := map[*sharedRes]pcommon.Resource{}
 		for _, d := range forced {
 			if d.d.Kept {
-				t.appendKept(d, out)
+				t.appendKept(d, out, cache)
 			}
 		}
 	}
@@ -295,6 +324,7 @@ func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		var shared *sharedRes
 		service := serviceName(rs.Resource())
 		ent := snap.Lookup(service)
 		var nSpans, nRoots, nErrs int64
@@ -309,10 +339,14 @@ func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon
 					frags[id] = f
 				}
 				if f.rsIdx != i {
+					if shared == nil {
+						shared = t.encodeResource(rs)
+					}
 					f.rs = f.td.ResourceSpans().AppendEmpty()
-					rs.Resource().CopyTo(f.rs.Resource())
 					f.rs.SetSchemaUrl(rs.SchemaUrl())
 					f.rsIdx, f.ssIdx = i, -1
+					f.src = append(f.src, rs)
+					f.res = append(f.res, shared)
 				}
 				if f.ssIdx != j {
 					f.ss = f.rs.ScopeSpans().AppendEmpty()
@@ -336,6 +370,18 @@ func (t *tailSampler) split(snap *engine.Snapshot, td ptrace.Traces) map[pcommon
 		ent.Observe(nSpans, nRoots, nErrs)
 	}
 	return frags
+}
+
+// encodeResource encodes a request's resource once for every trace of the request.
+func (t *tailSampler) encodeResource(rs ptrace.ResourceSpans) *sharedRes {
+	td := ptrace.NewTraces()
+	rs.Resource().CopyTo(td.ResourceSpans().AppendEmpty().Resource())
+	b, err := t.marshaler.MarshalTraces(td)
+	if err != nil {
+		// pdata encodes what it decoded; an empty resource is the only thing left to hold.
+		return &sharedRes{}
+	}
+	return &sharedRes{data: b}
 }
 
 // inspect records what one span contributes to its trace's decision and reports whether it is
@@ -409,7 +455,13 @@ func httpServerError(attrs pcommon.Map) bool {
 }
 
 func (t *tailSampler) appendLocked(pe *pending, f *fragment, now int64) {
-	pe.frags = append(pe.frags, f.encoded)
+	pe.frags = append(pe.frags, heldFrag{data: f.encoded, res: f.res})
+	for _, r := range f.res {
+		if r.refs == 0 {
+			t.bytes += int64(len(r.data))
+		}
+		r.refs++
+	}
 	n := int64(len(f.encoded))
 	if len(pe.frags) == 1 {
 		n += pendingOverhead
@@ -446,6 +498,13 @@ func (t *tailSampler) decideLocked(pe *pending, cause int) *decided {
 	delete(t.traces, pe.id)
 	t.bytes -= pe.size
 	t.spans -= pe.spans
+	for _, hf := range pe.frags {
+		for _, r := range hf.res {
+			if r.refs--; r.refs == 0 {
+				t.bytes -= int64(len(r.data))
+			}
+		}
+	}
 	d := &decided{pe: pe, d: policy.Decision{TraceID: pe.id}}
 	if cause >= 0 {
 		t.p.tb.ProcessorTraceSamplingEarlyDecisions.Add(context.Background(), 1, t.causeAttrs[cause])
@@ -502,11 +561,12 @@ func (t *tailSampler) release(ctx context.Context, ds []*decided) {
 	t.publishAndCount(ctx, ds)
 	out := ptrace.NewTraces()
 	n := 0
+	cache := map[*sharedRes]pcommon.Resource{}
 	for _, d := range ds {
 		if !d.d.Kept {
 			continue
 		}
-		n += t.appendKept(d, out)
+		n += t.appendKept(d, out, cache)
 		if n >= maxReleaseSpans {
 			t.send(ctx, out)
 			out, n = ptrace.NewTraces(), 0
@@ -554,10 +614,13 @@ func (t *tailSampler) publishAndCount(ctx context.Context, ds []*decided) {
 
 // appendKept decodes a kept trace's fragments into out, writing the threshold when the trace was
 // kept by probability, and returns its span count.
-func (t *tailSampler) appendKept(d *decided, out ptrace.Traces) int {
+func (t *tailSampler) appendKept(d *decided, out ptrace.Traces, cache map[*sharedRes]pcommon.Resource) int {
 	n := 0
-	for _, b := range d.pe.frags {
-		td, err := t.unmarshaler.UnmarshalTraces(b)
+	for _, hf := range d.pe.frags {
+		td, err := t.unmarshaler.UnmarshalTraces(hf.data)
+		if err == nil {
+			err = t.restoreResources(td, hf.res, cache)
+		}
 		if err != nil {
 			// Written by this process's marshaler a moment ago; cannot fail short of memory
 			// corruption. Counted like a failed send rather than ignored.
@@ -572,6 +635,28 @@ func (t *tailSampler) appendKept(d *decided, out ptrace.Traces) int {
 	}
 	d.pe.frags = nil
 	return n
+}
+
+// restoreResources puts each ResourceSpans' shared resource back, decoding each shared resource
+// once per release.
+func (t *tailSampler) restoreResources(td ptrace.Traces, res []*sharedRes, cache map[*sharedRes]pcommon.Resource) error {
+	rss := td.ResourceSpans()
+	for k := 0; k < rss.Len() && k < len(res); k++ {
+		r, ok := cache[res[k]]
+		if !ok {
+			rtd, err := t.unmarshaler.UnmarshalTraces(res[k].data)
+			if err != nil {
+				return err
+			}
+			r = pcommon.NewResource()
+			if rtd.ResourceSpans().Len() > 0 {
+				r = rtd.ResourceSpans().At(0).Resource()
+			}
+			cache[res[k]] = r
+		}
+		r.CopyTo(rss.At(k).Resource())
+	}
+	return nil
 }
 
 // stampAll writes a threshold given as a T-value on every span of td.

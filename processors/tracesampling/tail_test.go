@@ -207,6 +207,16 @@ func TestTailKeepsErrorTraceWhole(t *testing.T) {
 	}
 	require.EqualValues(t, 1, sumBy(t, r.tel, "otelcol_processor_trace_sampling_traces_kept", "reason", "error"))
 	require.EqualValues(t, 3, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_kept", "reason", "error"))
+	// Resources are held once per request and put back on release.
+	services := map[string]bool{}
+	for _, td := range r.sink.AllTraces() {
+		for i := 0; i < td.ResourceSpans().Len(); i++ {
+			attrs := td.ResourceSpans().At(i).Resource().Attributes().AsRaw()
+			require.Equal(t, "node-1", attrs["host.name"])
+			services[attrs["service.name"].(string)] = true
+		}
+	}
+	require.Equal(t, map[string]bool{"frontend": true, "checkout": true, "db": true}, services)
 	require.EqualValues(t, 0, gauge(t, r.tel, "otelcol_processor_trace_sampling_buffered_bytes"))
 	d, ok := r.eng.TraceDecision(id)
 	require.True(t, ok)
