@@ -6,9 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lightstep/go-expohisto/structure"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/sieveobs/sieve/connectors/finehistogram/internal/expohist"
 )
 
 // overflowAttr marks the series that absorbs observations past the cardinality limit; the name
@@ -40,8 +41,8 @@ type series struct {
 	min, max float64
 
 	m       *metricAgg
-	buckets []uint64           // explicit: len(bounds)+1
-	expo    *structure.Float64 // exponential
+	buckets []uint64            // explicit: len(bounds)+1
+	expo    *expohist.Histogram // exponential
 
 	// carry is the fractional part of adjusted counts not yet counted: histogram counts are
 	// integers, and carrying the remainder keeps the totals unbiased (3⅓ per item at 30%).
@@ -76,6 +77,7 @@ type pendingObservation struct {
 type aggregator struct {
 	kind        string
 	bounds      []float64
+	layout      expohist.Layout
 	maxSize     int32
 	maxScale    int32
 	delta       bool
@@ -85,7 +87,7 @@ type aggregator struct {
 	// exemplarCheck, when set, keeps exemplars of traces that were not kept out of the output.
 	exemplarCheck exemplarVerdict
 	carry         []exemplar
-	warmup      int
+	warmup        int
 
 	// instanceAttr and instanceID name the producing collector on every emitted point; empty
 	// leaves the attribute out.
@@ -115,6 +117,9 @@ func newAggregator(cfg *Config, now time.Time, active *atomic.Int64) *aggregator
 	}
 	if a.kind == KindExplicit {
 		a.warmup = cfg.Histogram.Explicit.WarmupObservations
+	}
+	if cfg.Histogram.Exponential.Layout == LayoutSparse {
+		a.layout = expohist.Sparse
 	}
 	if cfg.Exemplars.Enabled {
 		a.exemplarCap = cfg.Exemplars.MaxPerDataPoint
@@ -158,8 +163,8 @@ func (a *aggregator) newSeries(m *metricAgg, now time.Time) *series {
 	if a.kind == KindExplicit {
 		s.buckets = make([]uint64, len(a.bounds)+1)
 	} else {
-		s.expo = new(structure.Float64)
-		s.expo.Init(structure.NewConfig(structure.WithMaxSize(a.maxSize)))
+		s.expo = new(expohist.Histogram)
+		s.expo.Init(a.layout, a.maxSize)
 	}
 	if a.exemplarCap > 0 {
 		s.exemplars = make([]exemplar, a.exemplarCap)
@@ -453,31 +458,7 @@ func (a *aggregator) emit(out *output, name string, s *series, ts pcommon.Timest
 		dp.SetMin(s.min)
 		dp.SetMax(s.max)
 	}
-	scale := s.expo.Scale()
-	shift := int32(0)
-	if scale > a.maxScale {
-		shift = scale - a.maxScale
-		scale = a.maxScale
-	}
-	dp.SetScale(scale)
-	dp.SetZeroCount(s.expo.ZeroCount())
-	pos := s.expo.Positive()
-	if pos.Len() == 0 {
-		return
-	}
-	// Bucket idx at the finer scale lies inside bucket idx>>shift (arithmetic shift: floor).
-	offset := pos.Offset() >> shift
-	dp.Positive().SetOffset(offset)
-	counts := dp.Positive().BucketCounts()
-	last := (pos.Offset() + int32(pos.Len()) - 1) >> shift
-	counts.EnsureCapacity(int(last-offset) + 1)
-	for i := offset; i <= last; i++ {
-		counts.Append(0)
-	}
-	for i := uint32(0); i < pos.Len(); i++ {
-		j := ((pos.Offset() + int32(i)) >> shift) - offset
-		counts.SetAt(int(j), counts.At(int(j))+pos.At(i))
-	}
+	s.expo.CopyTo(dp, a.maxScale)
 }
 
 func (a *aggregator) temporality() pmetric.AggregationTemporality {

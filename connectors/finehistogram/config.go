@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightstep/go-expohisto/structure"
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/sieveobs/sieve/connectors/finehistogram/internal/expohist"
 )
 
 // Histogram kinds.
@@ -25,8 +26,21 @@ const (
 
 // Scale range of the exponential structure (the mapping's limits).
 const (
-	minScale = -10
-	maxScale = 20
+	minScale = expohist.MinScale
+	maxScale = expohist.MaxScale
+)
+
+// Exponential bucket layouts.
+const (
+	LayoutDense  = "dense"
+	LayoutSparse = "sparse"
+)
+
+// Bucket budget per sign of an exponential series: 2 is the fewest a downscale can always reach
+// (at scale -10 every positive float64 lies in two buckets); 16384 bounds a series' memory.
+const (
+	minMaxSize = 2
+	maxMaxSize = 16384
 )
 
 // maxExemplars bounds the exemplar ring preallocated in every series.
@@ -129,8 +143,14 @@ type ExplicitConfig struct {
 
 // ExponentialConfig configures base-2 exponential histograms.
 type ExponentialConfig struct {
-	// MaxSize is the maximum number of buckets per sign; the scale drops as the observed range
-	// widens so that the range fits.
+	// Layout is "dense" or "sparse". Dense keeps one contiguous range of at most MaxSize buckets,
+	// empty ones included, as the OpenTelemetry SDKs do: modes far apart force a coarse scale.
+	// Sparse keeps at most MaxSize populated buckets, the empty ones between them free, as
+	// Prometheus native histograms store them: the scale falls only when the populated buckets
+	// would exceed MaxSize, never lower than dense on the same data.
+	Layout string `mapstructure:"layout"`
+	// MaxSize is the maximum number of buckets per sign (populated ones with the sparse layout);
+	// the scale drops when they would not fit.
 	MaxSize int32 `mapstructure:"max_size"`
 	// MaxScale caps the emitted scale; points are downscaled when emitted, which is exact because
 	// every bucket lies within one bucket of any coarser scale. Prometheus stores at most scale 8.
@@ -180,9 +200,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("histogram::explicit::bounds needs at least 2 bounds when warmup_observations is set: their number is kept"))
 		}
 	case KindExponential:
-		if c.Histogram.Exponential.MaxSize < structure.MinSize || c.Histogram.Exponential.MaxSize > structure.MaximumMaxSize {
+		if c.Histogram.Exponential.Layout != LayoutDense && c.Histogram.Exponential.Layout != LayoutSparse {
+			errs = append(errs, fmt.Errorf("histogram::exponential::layout must be %q or %q, got %q",
+				LayoutDense, LayoutSparse, c.Histogram.Exponential.Layout))
+		}
+		if c.Histogram.Exponential.MaxSize < minMaxSize || c.Histogram.Exponential.MaxSize > maxMaxSize {
 			errs = append(errs, fmt.Errorf("histogram::exponential::max_size must be between %d and %d, got %d",
-				structure.MinSize, structure.MaximumMaxSize, c.Histogram.Exponential.MaxSize))
+				minMaxSize, maxMaxSize, c.Histogram.Exponential.MaxSize))
 		}
 		if c.Histogram.Exponential.MaxScale < minScale || c.Histogram.Exponential.MaxScale > maxScale {
 			errs = append(errs, fmt.Errorf("histogram::exponential::max_scale must be between %d and %d, got %d",

@@ -31,6 +31,7 @@ func loadConfig(t *testing.T, file string, id component.ID) (*Config, error) {
 func TestLoadConfig(t *testing.T) {
 	full := createDefaultConfig().(*Config)
 	full.Histogram.Kind = KindExponential
+	full.Histogram.Exponential.Layout = LayoutDense
 	full.Histogram.Exponential.MaxSize = 160
 	full.Histogram.Exponential.MaxScale = 8
 	full.Traces.MetricName = "http.server.request.duration"
@@ -82,6 +83,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"invalid_warmup.yaml", "histogram::explicit::warmup_observations must be 0 or at least 100"},
 		{"invalid_max_size.yaml", "histogram::exponential::max_size"},
 		{"invalid_max_scale.yaml", "histogram::exponential::max_scale"},
+		{"invalid_layout.yaml", "histogram::exponential::layout"},
 		{"invalid_temporality.yaml", "aggregation_temporality"},
 		{"invalid_flush_interval.yaml", "flush_interval"},
 		{"invalid_cardinality_limit.yaml", "cardinality_limit"},

@@ -57,6 +57,7 @@ func TestTracesGolden(t *testing.T) {
 			name: "traces_exponential",
 			mutate: func(c *Config) {
 				c.Histogram.Kind = KindExponential
+				c.Histogram.Exponential.Layout = LayoutDense
 				c.Histogram.Exponential.MaxSize = 20
 			},
 			spans: []spanSpec{

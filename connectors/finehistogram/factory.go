@@ -40,7 +40,7 @@ func createDefaultConfig() component.Config {
 		Histogram: HistogramConfig{
 			Kind:        KindExplicit,
 			Explicit:    ExplicitConfig{Bounds: defaultBounds()},
-			Exponential: ExponentialConfig{MaxSize: 160, MaxScale: 20},
+			Exponential: ExponentialConfig{Layout: LayoutDense, MaxSize: 160, MaxScale: 20},
 		},
 		Traces:                 TracesConfig{MetricName: "span.duration"},
 		AggregationTemporality: TemporalityCumulative,

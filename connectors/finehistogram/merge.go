@@ -193,25 +193,14 @@ func mergeStats(s *series, count uint64, sum float64, hasMin bool, minV float64,
 	s.sum += sum
 }
 
-// mergeExponential re-inserts each incoming bucket at its logarithmic midpoint. When the series
-// is at the incoming scale or coarser, the midpoint lands in exactly the bucket that contains the
-// incoming one, so the merge is exact; when the series is finer, the counts go to the middle
-// sub-bucket, an error below half an incoming bucket width.
+// mergeExponential adds the incoming buckets by index. A series finer than the incoming point
+// is first downscaled to its scale, so every incoming bucket lands in exactly one bucket of the
+// series: the merge is exact whatever the two scales.
 func mergeExponential(s *series, dp pmetric.ExponentialHistogramDataPoint) {
 	if zc := dp.ZeroCount(); zc > 0 {
 		s.expo.UpdateByIncr(0, zc)
 	}
-	pos := dp.Positive()
-	counts := pos.BucketCounts()
-	inv := math.Ldexp(1, -int(dp.Scale()))
-	for i := 0; i < counts.Len(); i++ {
-		n := counts.At(i)
-		if n == 0 {
-			continue
-		}
-		idx := float64(pos.Offset()) + float64(i)
-		s.expo.UpdateByIncr(math.Exp2((idx+0.5)*inv), n)
-	}
+	s.expo.MergePositive(dp.Scale(), dp.Positive().Offset(), dp.Positive().BucketCounts().AsRaw())
 }
 
 // maxCount keeps merged totals far from uint64 overflow.

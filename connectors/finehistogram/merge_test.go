@@ -102,6 +102,8 @@ func addExponential(ms pmetric.MetricSlice, scale, offset int32, counts []uint64
 func TestMergeExponentialDownscales(t *testing.T) {
 	tc := newTestConnector(t, func(c *Config) {
 		c.Histogram.Kind = KindExponential
+		// Dense: the budget is the range, which the two agents' points exceed together.
+		c.Histogram.Exponential.Layout = LayoutDense
 		c.Histogram.Exponential.MaxSize = 8
 	})
 	// agent-a: scale 3, eight buckets covering (1, 2]; agent-b: scale 1, four buckets covering
@@ -137,6 +139,48 @@ func TestMergeExponentialDownscales(t *testing.T) {
 	require.Equal(t, want, got)
 	require.Equal(t, uint64(2), dp.ZeroCount())
 	require.Equal(t, uint64(138), dp.Count())
+}
+
+// TestMergeExponentialSparseKeepsScale: two agents' points far apart (about 30 ms and 4 s, scale
+// 3) exceed a dense range of 8 buckets but hold 8 populated buckets within the sparse range cap
+// (8·8): the sparse layout merges them at their scale, the dense one must fall to scale 0.
+func TestMergeExponentialSparseKeepsScale(t *testing.T) {
+	for _, tt := range []struct {
+		layout string
+		scale  int32
+	}{{LayoutDense, 0}, {LayoutSparse, 3}} {
+		t.Run(tt.layout, func(t *testing.T) {
+			tc := newTestConnector(t, func(c *Config) {
+				c.Histogram.Kind = KindExponential
+				c.Histogram.Exponential.Layout = tt.layout
+				c.Histogram.Exponential.MaxSize = 8
+			})
+			a, msA := agentMetrics("agent-a")
+			addExponential(msA, 3, -40, []uint64{1, 2, 3, 4}, 0)
+			b, msB := agentMetrics("agent-b")
+			addExponential(msB, 3, 16, []uint64{5, 6, 7, 8}, 0)
+			require.NoError(t, tc.ConsumeMetrics(context.Background(), a))
+			require.NoError(t, tc.ConsumeMetrics(context.Background(), b))
+			dp := expoPoints(t, tc.flushNow(t), "span.duration").At(0)
+			require.Equal(t, tt.scale, dp.Scale())
+			require.Equal(t, uint64(36), dp.Count())
+			got := map[int32]uint64{}
+			for i, n := range dp.Positive().BucketCounts().AsRaw() {
+				if n > 0 {
+					got[dp.Positive().Offset()+int32(i)] += n
+				}
+			}
+			// Every input bucket lands whole in the bucket holding it at the merged scale.
+			want := map[int32]uint64{}
+			for i, n := range []uint64{1, 2, 3, 4} {
+				want[(-40+int32(i))>>(3-tt.scale)] += n
+			}
+			for i, n := range []uint64{5, 6, 7, 8} {
+				want[(16+int32(i))>>(3-tt.scale)] += n
+			}
+			require.Equal(t, want, got)
+		})
+	}
 }
 
 func TestMergeKeepsConfiguredResourceDimension(t *testing.T) {
