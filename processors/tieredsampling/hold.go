@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/sieveobs/sieve/internal/dlist"
 	"github.com/sieveobs/sieve/internal/policy"
 )
 
@@ -46,8 +47,7 @@ type heldGroup struct {
 	frags   [][]byte
 	tiers   []*tier // one per record, in the fragments' order
 	size    int64
-	prev    *heldGroup
-	next    *heldGroup
+	order   dlist.Links[heldGroup]
 }
 
 type readyGroup struct {
@@ -81,8 +81,7 @@ type holder struct {
 
 	mu      sync.Mutex
 	groups  map[pcommon.TraceID]*heldGroup
-	head    *heldGroup // oldest first
-	tail    *heldGroup
+	order   dlist.List[heldGroup] // front: the oldest
 	ready   []readyGroup
 	records int64
 	bytes   int64
@@ -101,6 +100,7 @@ func newHolder(p *tieredProcessor, cfg FollowTracesConfig, src policy.TailDecisi
 	h := &holder{
 		p: p, cfg: cfg, src: src, next: next, now: now, logger: logger,
 		groups: make(map[pcommon.TraceID]*heldGroup),
+		order:  dlist.New(func(g *heldGroup) *dlist.Links[heldGroup] { return &g.order }),
 		wake:   make(chan struct{}, 1),
 	}
 	for i, n := range outcomeNames {
@@ -144,8 +144,8 @@ func (h *holder) shutdown(ctx context.Context) {
 		h.stop = nil
 	}
 	h.mu.Lock()
-	for h.head != nil {
-		g := h.head
+	for h.order.Front() != nil {
+		g := h.order.Front()
 		h.removeLocked(g)
 		kept := h.p.decider.TraceKept(g.id, g.service)
 		h.ready = append(h.ready, readyGroup{g: g, kept: kept, outcome: pick(kept, outcomeShutdownKept, outcomeShutdownDropped)})
@@ -217,7 +217,7 @@ func (h *holder) add(ctx context.Context, frags map[pcommon.TraceID]*holdFragmen
 		if g == nil {
 			g = &heldGroup{id: id, service: f.service, first: now}
 			h.groups[id] = g
-			h.pushLocked(g)
+			h.order.PushBack(g)
 		}
 		n := int64(len(b))
 		if len(g.frags) == 0 {
@@ -233,8 +233,8 @@ func (h *holder) add(ctx context.Context, frags map[pcommon.TraceID]*holdFragmen
 			h.ready = append(h.ready, readyGroup{g: g, kept: d.Kept, outcome: pick(d.Kept, outcomeTraceKept, outcomeTraceDropped)})
 		}
 	}
-	for h.head != nil && (h.records > int64(h.cfg.MaxRecords) || h.bytes > h.cfg.MaxBytes) {
-		g := h.head
+	for h.order.Front() != nil && (h.records > int64(h.cfg.MaxRecords) || h.bytes > h.cfg.MaxBytes) {
+		g := h.order.Front()
 		h.removeLocked(g)
 		kept := h.p.decider.TraceKept(g.id, g.service)
 		h.ready = append(h.ready, readyGroup{g: g, kept: kept, outcome: pick(kept, outcomeOverflowKept, outcomeOverflowDropped)})
@@ -250,8 +250,7 @@ func (h *holder) add(ctx context.Context, frags map[pcommon.TraceID]*holdFragmen
 func (h *holder) expire(now time.Time) {
 	limit := now.Add(-h.cfg.Wait).UnixNano()
 	h.mu.Lock()
-	for h.head != nil && h.head.first <= limit {
-		g := h.head
+	for g := h.order.Front(); g != nil && g.first <= limit; g = h.order.Front() {
 		h.removeLocked(g)
 		kept := h.p.decider.TraceKept(g.id, g.service)
 		h.ready = append(h.ready, readyGroup{g: g, kept: kept, outcome: pick(kept, outcomeTimeoutKept, outcomeTimeoutDropped)})
@@ -343,28 +342,8 @@ func (h *holder) drain(ctx context.Context) {
 	}
 }
 
-func (h *holder) pushLocked(g *heldGroup) {
-	g.prev = h.tail
-	if h.tail != nil {
-		h.tail.next = g
-	} else {
-		h.head = g
-	}
-	h.tail = g
-}
-
 func (h *holder) removeLocked(g *heldGroup) {
-	if g.prev != nil {
-		g.prev.next = g.next
-	} else {
-		h.head = g.next
-	}
-	if g.next != nil {
-		g.next.prev = g.prev
-	} else {
-		h.tail = g.prev
-	}
-	g.prev, g.next = nil, nil
+	h.order.Remove(g)
 	delete(h.groups, g.id)
 	h.records -= int64(len(g.tiers))
 	h.bytes -= g.size

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/sieveobs/sieve/internal/dlist"
 	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/internal/policy/engine"
 )
@@ -46,9 +47,8 @@ type pending struct {
 	size        int64 // encoded bytes plus pendingOverhead; shared resources are counted apart
 	spans       int64
 	sum         summary
-	// Two intrusive lists: by latest arrival (decision_wait) and by first arrival (age, overflow).
-	lastPrev, lastNext   *pending
-	firstPrev, firstNext *pending
+	// On two lists: by latest arrival (decision_wait) and by first arrival (age, overflow).
+	byLast, byFirst dlist.Links[pending]
 }
 
 // heldFrag is one request's spans of a trace, encoded without their resources: res holds the
@@ -132,10 +132,8 @@ type tailSampler struct {
 
 	mu      sync.Mutex
 	traces  map[pcommon.TraceID]*pending
-	lastHd  *pending // oldest latest-arrival
-	lastTl  *pending
-	firstHd *pending // oldest first-arrival
-	firstTl *pending
+	byLast  dlist.List[pending] // front: the oldest latest arrival
+	byFirst dlist.List[pending] // front: the oldest first arrival
 	bytes   int64
 	spans   int64
 
@@ -153,7 +151,9 @@ type tailSampler struct {
 func newTailSampler(p *traceSampler, cfg TailConfig, next consumer.Traces, logger *zap.Logger, now func() time.Time) *tailSampler {
 	t := &tailSampler{
 		p: p, cfg: cfg, next: next, logger: logger, now: now,
-		traces: make(map[pcommon.TraceID]*pending),
+		traces:  make(map[pcommon.TraceID]*pending),
+		byLast:  dlist.New(func(p *pending) *dlist.Links[pending] { return &p.byLast }),
+		byFirst: dlist.New(func(p *pending) *dlist.Links[pending] { return &p.byFirst }),
 	}
 	for i, n := range causeNames {
 		t.causeAttrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("cause", n)))
@@ -196,8 +196,8 @@ func (t *tailSampler) shutdown(ctx context.Context) {
 	}
 	t.mu.Lock()
 	var out []*decided
-	for t.firstHd != nil {
-		out = append(out, t.decideLocked(t.firstHd, causeShutdown))
+	for t.byFirst.Front() != nil {
+		out = append(out, t.decideLocked(t.byFirst.Front(), causeShutdown))
 	}
 	t.mu.Unlock()
 	t.release(ctx, out)
@@ -273,14 +273,15 @@ func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Tra
 		}
 		pe := &pending{id: id, first: now}
 		t.traces[id] = pe
-		t.pushFirstLocked(pe)
+		t.byFirst.PushBack(pe)
+		t.byLast.PushBack(pe)
 		t.appendLocked(pe, f, now)
 	}
 	for len(t.traces) > t.cfg.MaxTraces {
-		forced = append(forced, t.decideLocked(t.firstHd, causeMaxTraces))
+		forced = append(forced, t.decideLocked(t.byFirst.Front(), causeMaxTraces))
 	}
-	for t.bytes > t.cfg.MaxBytes && t.firstHd != nil {
-		forced = append(forced, t.decideLocked(t.firstHd, causeMaxBytes))
+	for t.bytes > t.cfg.MaxBytes && t.byFirst.Front() != nil {
+		forced = append(forced, t.decideLocked(t.byFirst.Front(), causeMaxBytes))
 	}
 	t.mu.Unlock()
 
@@ -472,7 +473,7 @@ func (t *tailSampler) appendLocked(pe *pending, f *fragment, now int64) {
 	t.spans += f.spans
 	pe.sum.merge(&f.sum)
 	pe.last = now
-	t.moveLastToBackLocked(pe)
+	t.byLast.MoveToBack(pe)
 }
 
 // sweep decides the traces whose decision_wait or max_trace_age has passed and releases them.
@@ -481,11 +482,11 @@ func (t *tailSampler) sweep(ctx context.Context, now time.Time) {
 	wait, age := t.cfg.DecisionWait.Nanoseconds(), t.cfg.MaxTraceAge.Nanoseconds()
 	var out []*decided
 	t.mu.Lock()
-	for t.lastHd != nil && t.lastHd.last+wait <= ns {
-		out = append(out, t.decideLocked(t.lastHd, -1))
+	for pe := t.byLast.Front(); pe != nil && pe.last+wait <= ns; pe = t.byLast.Front() {
+		out = append(out, t.decideLocked(pe, -1))
 	}
-	for t.firstHd != nil && t.firstHd.first+age <= ns {
-		out = append(out, t.decideLocked(t.firstHd, causeMaxAge))
+	for pe := t.byFirst.Front(); pe != nil && pe.first+age <= ns; pe = t.byFirst.Front() {
+		out = append(out, t.decideLocked(pe, causeMaxAge))
 	}
 	t.mu.Unlock()
 	t.release(ctx, out)
@@ -494,7 +495,8 @@ func (t *tailSampler) sweep(ctx context.Context, now time.Time) {
 // decideLocked takes a trace out of the buffer and decides it under the live policy. cause is
 // the early-decision cause, or -1 for a trace decided after its decision_wait.
 func (t *tailSampler) decideLocked(pe *pending, cause int) *decided {
-	t.unlinkLocked(pe)
+	t.byLast.Remove(pe)
+	t.byFirst.Remove(pe)
 	delete(t.traces, pe.id)
 	t.bytes -= pe.size
 	t.spans -= pe.spans
@@ -704,65 +706,4 @@ func stampSpan(s ptrace.Span, th sampling.Threshold, ts string) {
 	if w3c.Serialize(&b) == nil {
 		s.TraceState().FromRaw(b.String())
 	}
-}
-
-// The intrusive lists. Every held trace is on both.
-
-func (t *tailSampler) pushFirstLocked(pe *pending) {
-	pe.firstPrev = t.firstTl
-	if t.firstTl != nil {
-		t.firstTl.firstNext = pe
-	} else {
-		t.firstHd = pe
-	}
-	t.firstTl = pe
-	// A new trace enters the arrival list at its back too.
-	pe.lastPrev = t.lastTl
-	if t.lastTl != nil {
-		t.lastTl.lastNext = pe
-	} else {
-		t.lastHd = pe
-	}
-	t.lastTl = pe
-}
-
-func (t *tailSampler) moveLastToBackLocked(pe *pending) {
-	if t.lastTl == pe {
-		return
-	}
-	// unlink
-	if pe.lastPrev != nil {
-		pe.lastPrev.lastNext = pe.lastNext
-	} else {
-		t.lastHd = pe.lastNext
-	}
-	pe.lastNext.lastPrev = pe.lastPrev
-	// push back
-	pe.lastPrev, pe.lastNext = t.lastTl, nil
-	t.lastTl.lastNext = pe
-	t.lastTl = pe
-}
-
-func (t *tailSampler) unlinkLocked(pe *pending) {
-	if pe.lastPrev != nil {
-		pe.lastPrev.lastNext = pe.lastNext
-	} else {
-		t.lastHd = pe.lastNext
-	}
-	if pe.lastNext != nil {
-		pe.lastNext.lastPrev = pe.lastPrev
-	} else {
-		t.lastTl = pe.lastPrev
-	}
-	if pe.firstPrev != nil {
-		pe.firstPrev.firstNext = pe.firstNext
-	} else {
-		t.firstHd = pe.firstNext
-	}
-	if pe.firstNext != nil {
-		pe.firstNext.firstPrev = pe.firstPrev
-	} else {
-		t.firstTl = pe.firstPrev
-	}
-	pe.lastPrev, pe.lastNext, pe.firstPrev, pe.firstNext = nil, nil, nil, nil
 }
