@@ -116,7 +116,7 @@ func TestCloseRemovesDirectory(t *testing.T) {
 	require.NoError(t, e.Close())
 	_, err = os.Stat(dir)
 	require.True(t, os.IsNotExist(err), "data dir %s must be removed", dir)
-	require.True(t, e.proc.exited())
+	require.True(t, e.proc.Exited())
 }
 
 func TestJaegerRoundTrip(t *testing.T) {

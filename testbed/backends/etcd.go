@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // Etcd is a running single-member etcd. Stop and Start restart it on the same ports and data,
@@ -15,7 +17,7 @@ type Etcd struct {
 	dir      string
 	bin      string
 	peerPort int
-	proc     *process
+	proc     *harness.Process
 }
 
 // EtcdBinary returns $SIEVE_ETCD_BIN or etcd from PATH (Debian's etcd-server).
@@ -33,7 +35,7 @@ func NewEtcd(ctx context.Context) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(2)
+	ports, err := harness.FreePorts(2)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -47,7 +49,7 @@ func NewEtcd(ctx context.Context) (*Etcd, error) {
 
 // Start (re)starts a stopped etcd on its ports and data directory.
 func (e *Etcd) Start(ctx context.Context) error {
-	if e.proc != nil && !e.proc.exited() {
+	if e.proc != nil && !e.proc.Exited() {
 		return fmt.Errorf("etcd is already running")
 	}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", e.peerPort)
@@ -66,17 +68,17 @@ func (e *Etcd) Start(ctx context.Context) error {
 		return err
 	}
 	e.proc = proc
-	if err := proc.waitReady(ctx, e.Endpoint+"/health", `"health":"true"`); err != nil {
-		return joinErr(err, proc.stop())
+	if err := waitReady(ctx, proc, e.Endpoint+"/health", `"health":"true"`); err != nil {
+		return joinErr(err, proc.Stop(stopGrace))
 	}
 	return nil
 }
 
 // Stop stops etcd, keeping its data for a later Start.
-func (e *Etcd) Stop() error { return e.proc.stop() }
+func (e *Etcd) Stop() error { return e.proc.Stop(stopGrace) }
 
 // Close stops etcd and removes its directory.
 func (e *Etcd) Close() error {
-	err := e.proc.stop()
+	err := e.proc.Stop(stopGrace)
 	return joinErr(err, os.RemoveAll(e.dir))
 }

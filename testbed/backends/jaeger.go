@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // JaegerOptions configure a Jaeger server.
@@ -30,7 +32,7 @@ type Jaeger struct {
 	// OTLPGRPC is the OTLP/gRPC receiver's address (host:port), plaintext.
 	OTLPGRPC string
 	dir      string
-	proc     *process
+	proc     *harness.Process
 }
 
 var (
@@ -48,7 +50,7 @@ func JaegerBinary() (string, error) {
 			jaegerBin = p
 			return
 		}
-		cmd := exec.Command("bash", filepath.Join(testbedDir(), "scripts", "install-jaeger.sh"))
+		cmd := exec.Command("bash", harness.RepoPath("testbed/scripts/install-jaeger.sh"))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -71,7 +73,7 @@ func NewJaeger(ctx context.Context, opts JaegerOptions) (*Jaeger, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(5)
+	ports, err := harness.FreePorts(5)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -97,10 +99,10 @@ func NewJaeger(ctx context.Context, opts JaegerOptions) (*Jaeger, error) {
 		proc:     proc,
 	}
 	// healthcheckv2 answers 200 once every component of the pipeline reported it started.
-	if err := proc.waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d/status", ports[3]), "StatusOK"); err != nil {
+	if err := waitReady(ctx, proc, fmt.Sprintf("http://127.0.0.1:%d/status", ports[3]), "StatusOK"); err != nil {
 		return nil, joinErr(err, j.Close())
 	}
-	if err := proc.waitReady(ctx, j.QueryURL+"/api/services", `"data"`); err != nil {
+	if err := waitReady(ctx, proc, j.QueryURL+"/api/services", `"data"`); err != nil {
 		return nil, joinErr(err, j.Close())
 	}
 	return j, nil
@@ -108,7 +110,7 @@ func NewJaeger(ctx context.Context, opts JaegerOptions) (*Jaeger, error) {
 
 // Close stops Jaeger and removes its directory.
 func (j *Jaeger) Close() error {
-	err := j.proc.stop()
+	err := j.proc.Stop(stopGrace)
 	return joinErr(err, os.RemoveAll(j.dir))
 }
 

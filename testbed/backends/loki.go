@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // LokiOptions configure a Loki server.
@@ -26,7 +28,7 @@ type Loki struct {
 	// URL is the HTTP base address, e.g. http://127.0.0.1:43121.
 	URL  string
 	dir  string
-	proc *process
+	proc *harness.Process
 }
 
 var (
@@ -43,7 +45,7 @@ func LokiBinary() (string, error) {
 			lokiBin = p
 			return
 		}
-		cmd := exec.Command("bash", filepath.Join(testbedDir(), "scripts", "install-loki.sh"))
+		cmd := exec.Command("bash", harness.RepoPath("testbed/scripts/install-loki.sh"))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -65,7 +67,7 @@ func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(3)
+	ports, err := harness.FreePorts(3)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -81,7 +83,7 @@ func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
 		return nil, err
 	}
 	l := &Loki{URL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), dir: dir, proc: proc}
-	if err := proc.waitReady(ctx, l.URL+"/ready", "ready"); err != nil {
+	if err := waitReady(ctx, proc, l.URL+"/ready", "ready"); err != nil {
 		return nil, joinErr(err, l.Close())
 	}
 	return l, nil
@@ -89,7 +91,7 @@ func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
 
 // Close stops Loki and removes its directory.
 func (l *Loki) Close() error {
-	err := l.proc.stop()
+	err := l.proc.Stop(stopGrace)
 	return joinErr(err, os.RemoveAll(l.dir))
 }
 

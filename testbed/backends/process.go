@@ -8,105 +8,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // readyTimeout bounds how long a server may take to become ready. Loki's ingester is the slowest
 // part on a loaded 2-core machine.
 const readyTimeout = 90 * time.Second
 
-// process is one running server with its log captured to a file in its work directory.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	waitErr error
-}
+// stopGrace is how long a server may take to exit on SIGTERM before it is killed.
+const stopGrace = 15 * time.Second
 
-func startProcess(name, dir, bin string, args ...string) (*process, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("%s: open log: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Own process group so a stop reaches any children; Pdeathsig so a crashed test binary does
-	// not leave a server running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("%s: start %s: %w", name, bin, err)
-	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop asks the server to exit and kills it if it does not within the grace period.
-func (p *process) stop() error {
-	if p == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(15 * time.Second):
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-	return fmt.Errorf("%s did not stop on SIGTERM within 15s and was killed", p.name)
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// logTail returns the last lines of the server's log, for error messages.
-func (p *process) logTail(lines int) string { return LogTail(p.logPath, lines) }
-
-// LogTail returns the last lines of a log file, or "" when it cannot be read.
-func LogTail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+// startProcess runs a server in dir with its output captured to dir/<name>.log.
+func startProcess(name, dir, bin string, args ...string) (*harness.Process, error) {
+	return harness.Start(harness.Spec{Name: name, Path: bin, Args: args, Dir: dir, LogPath: filepath.Join(dir, name+".log")})
 }
 
 // waitReady polls url until it answers 200 and the body contains want.
-func (p *process) waitReady(ctx context.Context, url, want string) error {
+func waitReady(ctx context.Context, p *harness.Process, url, want string) error {
+	name := p.Name()
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -114,8 +40,8 @@ func (p *process) waitReady(ctx context.Context, url, want string) error {
 	defer tick.Stop()
 	var last string
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s exited before it was ready (%v); log tail:\n%s", p.name, p.waitErr, p.logTail(40))
+		if p.Exited() {
+			return fmt.Errorf("%s exited before it was ready (%v); log tail:\n%s", name, p.ExitError(), p.LogTail(40))
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := client.Do(req); err == nil {
@@ -131,45 +57,10 @@ func (p *process) waitReady(ctx context.Context, url, want string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready at %s after %s (last answer: %s); log tail:\n%s", p.name, url, readyTimeout, last, p.logTail(40))
+			return fmt.Errorf("%s not ready at %s after %s (last answer: %s); log tail:\n%s", name, url, readyTimeout, last, p.LogTail(40))
 		case <-tick.C:
 		}
 	}
-}
-
-var portMu sync.Mutex
-
-// FreePorts reserves n distinct free loopback ports. They are released before the server binds
-// them, so a race with another process is possible but rare on loopback.
-func FreePorts(n int) ([]int, error) {
-	portMu.Lock()
-	defer portMu.Unlock()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("reserve a loopback port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// testbedDir is the testbed module's directory, found from this file so that tests and commands
-// can run from any working directory.
-func testbedDir() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "."
-	}
-	return filepath.Dir(filepath.Dir(file))
 }
 
 // lookBinary finds a server binary: the environment variable first, then PATH.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // PrometheusOptions configure a Prometheus server.
@@ -28,7 +30,7 @@ type Prometheus struct {
 	// URL is the HTTP base address, e.g. http://127.0.0.1:43121.
 	URL  string
 	dir  string
-	proc *process
+	proc *harness.Process
 }
 
 // PrometheusBinary returns $SIEVE_PROMETHEUS_BIN or prometheus from PATH (Debian's package).
@@ -46,7 +48,7 @@ func NewPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, er
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -92,7 +94,7 @@ func NewPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, er
 		return nil, err
 	}
 	p := &Prometheus{URL: "http://" + addr, dir: dir, proc: proc}
-	if err := proc.waitReady(ctx, p.URL+"/-/ready", "Ready"); err != nil {
+	if err := waitReady(ctx, proc, p.URL+"/-/ready", "Ready"); err != nil {
 		return nil, joinErr(err, p.Close())
 	}
 	return p, nil
@@ -100,7 +102,7 @@ func NewPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, er
 
 // Close stops Prometheus and removes its directory.
 func (p *Prometheus) Close() error {
-	err := p.proc.stop()
+	err := p.proc.Stop(stopGrace)
 	return joinErr(err, os.RemoveAll(p.dir))
 }
 

@@ -2,11 +2,7 @@ package bench
 
 import (
 	"bytes"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -47,20 +43,6 @@ func TestEvaluate(t *testing.T) {
 	require.InDelta(t, 0.01, loss, 1e-9)
 }
 
-func TestProcReaders(t *testing.T) {
-	cpu, err := cpuSeconds(os.Getpid())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, cpu, 0.0)
-	hwm, err := statusKB(os.Getpid(), "VmHWM")
-	require.NoError(t, err)
-	require.Greater(t, hwm, uint64(1000), "a Go test binary peaks above 1 MiB")
-	_, err = statusKB(os.Getpid(), "NoSuchKey")
-	require.Error(t, err)
-	wait, err := runDelaySeconds(os.Getpid())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, wait, 0.0)
-}
-
 func TestEveryPipelineHasBothConfigs(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, WriteConfigs(dir))
@@ -86,26 +68,4 @@ func TestMarkdownMarksUnavailable(t *testing.T) {
 	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 | 30 | 20 | 1.50 |  |")
 	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | n/a | 20 | — | Sieve: not available in this build |")
 	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | failed | 20 | — | Sieve: run failed (collector exited during start-up) |")
-}
-
-// watchPeak must report a peak that is gone by the time it stops: 64 MiB touched, seen by the
-// sampler, then released.
-func TestWatchPeakSeesTransientMemory(t *testing.T) {
-	before, err := statusKB(os.Getpid(), "RssAnon")
-	require.NoError(t, err)
-	w := watchPeak(os.Getpid(), "RssAnon", 5*time.Millisecond)
-	buf := make([]byte, 64<<20)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
-	const grown = 60 << 10 // kB
-	require.Eventually(t, func() bool { return w.Peak() >= before+grown }, 5*time.Second, 5*time.Millisecond)
-	runtime.KeepAlive(buf)
-	buf = nil
-	debug.FreeOSMemory()
-	after, err := statusKB(os.Getpid(), "RssAnon")
-	require.NoError(t, err)
-	peak := w.Stop()
-	require.GreaterOrEqual(t, peak, before+grown, "the 64 MiB must show in the peak")
-	require.Greater(t, peak, after, "the peak outlives the memory (now %d kB)", after)
 }

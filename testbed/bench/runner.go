@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -167,7 +168,7 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 		}
 	}()
 	sink.SetFaults(load.Faults)
-	addrs, err := freeAddrs(3)
+	addrs, err := harness.FreeAddrs(3)
 	if err != nil {
 		return res, sink, err
 	}
@@ -183,11 +184,11 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 		return res, sink, err
 	}
 	defer func() {
-		if stopErr := proc.stop(15 * time.Second); stopErr != nil && err == nil {
+		if stopErr := proc.Stop(stopGrace); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
-	if err := proc.waitListening(ctx, 60*time.Second, addrs[0], addrs[1]); err != nil {
+	if err := waitListening(ctx, proc, 60*time.Second, addrs[0], addrs[1]); err != nil {
 		return res, sink, err
 	}
 
@@ -204,31 +205,31 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 	}
 	defer gen.Close()
 
-	cpu0, err := cpuSeconds(proc.pid())
+	cpu0, err := harness.CPUSeconds(proc.PID())
 	if err != nil {
 		return res, sink, err
 	}
-	self0, _ := cpuSeconds(os.Getpid())
-	wait0, _ := runDelaySeconds(proc.pid())
+	self0, _ := harness.CPUSeconds(os.Getpid())
+	wait0, _ := harness.RunDelaySeconds(proc.PID())
 	start := time.Now()
-	anon := watchPeak(proc.pid(), "RssAnon", 100*time.Millisecond)
+	anon, _ := harness.WatchPeak(proc.PID(), "RssAnon", 100*time.Millisecond)
 	gen.Run(ctx)
 	loadSeconds := time.Since(start).Seconds()
-	self1, _ := cpuSeconds(os.Getpid())
+	self1, _ := harness.CPUSeconds(os.Getpid())
 	st := gen.Stats()
 
 	expect := p.Expect[c]
 	r.drain(ctx, p, sig, sink, st, expect, proc, load.Faults != (sinks.Faults{}))
-	if proc.exited() {
-		return res, sink, fmt.Errorf("collector exited during the run: %v\n%s", proc.err, proc.logTail())
+	if proc.Exited() {
+		return res, sink, fmt.Errorf("collector exited during the run: %v\n%s", proc.ExitError(), proc.LogTailBytes(logTailBytes))
 	}
-	cpu1, err := cpuSeconds(proc.pid())
+	cpu1, err := harness.CPUSeconds(proc.PID())
 	if err != nil {
 		return res, sink, err
 	}
-	wait1, _ := runDelaySeconds(proc.pid())
+	wait1, _ := harness.RunDelaySeconds(proc.PID())
 	drainSeconds := time.Since(start).Seconds()
-	hwm, err := statusKB(proc.pid(), "VmHWM")
+	hwm, err := harness.StatusKiB(proc.PID(), "VmHWM")
 	if err != nil {
 		return res, sink, err
 	}
@@ -262,7 +263,7 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 // exact total: once every must-keep item is in, the sink only has to stay unchanged for a short
 // settle period. While must-keep items are still missing the collector may just be slow (a
 // starved core, a batch timeout), so the quiet period that ends the wait is longer.
-func (r *Runner) drain(ctx context.Context, p Pipeline, sig loadgen.Signal, sink *sinks.Sink, st loadgen.Stats, expect map[loadgen.Class]float64, proc *process, faulty bool) {
+func (r *Runner) drain(ctx context.Context, p Pipeline, sig loadgen.Signal, sink *sinks.Sink, st loadgen.Stats, expect map[loadgen.Class]float64, proc *harness.Process, faulty bool) {
 	settle, incomplete := 1500*time.Millisecond, 6*time.Second
 	switch {
 	case faulty:
@@ -294,7 +295,7 @@ func (r *Runner) drain(ctx context.Context, p Pipeline, sig loadgen.Signal, sink
 	last, lastChange := p.Delivered(sink, sig).Items, time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for time.Now().Before(deadline) && !proc.exited() {
+	for time.Now().Before(deadline) && !proc.Exited() {
 		select {
 		case <-ctx.Done():
 			return

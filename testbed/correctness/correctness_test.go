@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sieveobs/sieve/testbed/bench"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -26,7 +27,7 @@ var data = loadgen.DataConfig{ErrorRatio: 0.03, WarnRatio: 0.10, Status5xxRatio:
 
 func newRunner(t *testing.T) *bench.Runner {
 	t.Helper()
-	bin, err := bench.SieveBinary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err, "the correctness runs need bin/sieve")
 	r, err := bench.NewRunner(map[bench.Collector]string{bench.Sieve: bin}, "", t.TempDir())
 	require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // TestConfigMapsAreTheShippedConfigs fails when the ConfigMaps the pods mount differ from
@@ -26,7 +26,7 @@ func TestConfigMapsAreTheShippedConfigs(t *testing.T) {
 		t.Run(k, func(t *testing.T) {
 			m := render(t, k)
 			for cmName, file := range want {
-				shipped, err := os.ReadFile(sieveproc.RepoPath(filepath.Join("configs", file)))
+				shipped, err := os.ReadFile(harness.RepoPath(filepath.Join("configs", file)))
 				require.NoError(t, err)
 				cm := m.configMapNamed(t, cmName)
 				require.Equal(t, []string{file}, keys(cm.Data), "ConfigMap %s", cmName)
@@ -50,7 +50,7 @@ func keys(m map[string]string) []string {
 // TestPodConfigsValidate runs `bin/sieve validate` on each pod's configuration as the pod sees
 // it: the ConfigMaps laid out at their mount paths and the container's environment resolved.
 func TestPodConfigsValidate(t *testing.T) {
-	bin, err := sieveproc.Binary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err)
 	for _, k := range kustomizations {
 		m := render(t, k)

@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sieveobs/sieve/testbed/backends"
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
 
@@ -34,7 +34,7 @@ const image = "localhost/sieve:dev"
 
 // podman runs scripts/podman.sh, the project's podman with its runtime settings.
 func podman(args ...string) *exec.Cmd {
-	return exec.Command("bash", append([]string{sieveproc.RepoPath("scripts/podman.sh")}, args...)...)
+	return exec.Command("bash", append([]string{harness.RepoPath("scripts/podman.sh")}, args...)...)
 }
 
 // kubePlayGateway turns the rendered gateway into what podman 4.3's `kube play` accepts (Pod,
@@ -154,7 +154,7 @@ func kubePlayGateway(t *testing.T, m *manifests, suffix string, ports map[string
 func TestGatewayRunsUnderPodmanKubePlay(t *testing.T) {
 	// The project's build script, every time: podman's layer cache makes it seconds when nothing
 	// changed, and the pod never runs an image older than bin/sieve.
-	build := exec.Command("bash", sieveproc.RepoPath("scripts/build-image.sh"))
+	build := exec.Command("bash", harness.RepoPath("scripts/build-image.sh"))
 	build.Env = append(os.Environ(), "IMAGE="+image)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/build-image.sh could not build %s (podman must be able to build and run containers here): %v\n%s", image, err, out)
@@ -165,7 +165,7 @@ func TestGatewayRunsUnderPodmanKubePlay(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rw.Close() })
 
-	free, err := backends.FreePorts(8)
+	free, err := harness.FreePorts(8)
 	require.NoError(t, err)
 	ports := map[string]int{}
 	for i, n := range []string{"otlp-grpc", "otlp-http", "sampling", "health", "telemetry", "pprof", "zpages", "sampling-grpc"} {

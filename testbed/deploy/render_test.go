@@ -24,13 +24,13 @@ import (
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // kustomizations are the folders `kubectl apply -k` is documented for (and the base).
 var kustomizations = []string{"base", "overlays/dev", "overlays/production"}
 
-func deployDir(rel string) string { return sieveproc.RepoPath(filepath.Join("deploy/kubernetes", rel)) }
+func deployDir(rel string) string { return harness.RepoPath(filepath.Join("deploy/kubernetes", rel)) }
 
 // manifests is one rendered kustomization, every object decoded into its API type.
 type manifests struct {

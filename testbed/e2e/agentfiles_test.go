@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/grpc"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -133,7 +134,7 @@ func TestAgentFileLogsCarryServiceName(t *testing.T) {
 	require.NoError(t, os.WriteFile(warmup, []byte(`{"level":"error","ts":1,"msg":"written before the start"}`+"\n"), 0o644))
 
 	agent := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/agent.yaml"),
+		Config: harness.RepoPath("configs/agent.yaml"),
 		Env: map[string]string{
 			"SIEVE_GATEWAY_HOST":       host,
 			"SIEVE_GATEWAY_PORT":       port,

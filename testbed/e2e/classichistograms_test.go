@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -54,7 +55,7 @@ func TestClassicAndNativeBucketsThroughAgentAndGateway(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 
 	gateway := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
 			// No logs are sent: Loki is not needed.
 			"SIEVE_LOKI_PUSH_URL":     "http://127.0.0.1:1/loki/api/v1/push",
@@ -68,7 +69,7 @@ func TestClassicAndNativeBucketsThroughAgentAndGateway(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(targets, "checkout.json"), sd, 0o644))
 	sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/agent.yaml"),
+		Config: harness.RepoPath("configs/agent.yaml"),
 		Env: map[string]string{
 			"SIEVE_GATEWAY_HOST":       host,
 			"SIEVE_GATEWAY_PORT":       port,

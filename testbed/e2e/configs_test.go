@@ -8,12 +8,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 func sieveCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin, err := sieveproc.Binary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(cmd.Environ(), "SIEVE_STORAGE_DIR="+t.TempDir())
@@ -22,7 +22,7 @@ func sieveCommand(t *testing.T, args ...string) (string, error) {
 }
 
 func TestShippedConfigsValidate(t *testing.T) {
-	configs, err := filepath.Glob(sieveproc.RepoPath("configs/*.yaml"))
+	configs, err := filepath.Glob(harness.RepoPath("configs/*.yaml"))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(configs), 3, "agent, gateway and demo configs are shipped")
 	for _, cfg := range configs {

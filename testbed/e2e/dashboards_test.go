@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -26,6 +25,7 @@ import (
 	"github.com/sieveobs/sieve/dashboards/mixin"
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/demoapp"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -51,7 +51,7 @@ var faultOnly = map[string]string{
 // in the build.
 func builtComponents(t *testing.T) map[string]string {
 	t.Helper()
-	bin, err := sieveproc.Binary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err)
 	out, err := exec.Command(bin, "components").Output()
 	require.NoError(t, err, "sieve components")
@@ -140,10 +140,9 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 
 	// Sieve's telemetry port must be in Prometheus' scrape config before Prometheus starts, and
 	// Sieve needs Prometheus' URL: reserve the port first.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := harness.FreePorts(1)
 	require.NoError(t, err)
-	telemetryPort := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	telemetryPort := ports[0]
 
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	// The demo's kept traces go to Jaeger: the exporter panels need its sends to succeed.
@@ -152,14 +151,14 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 		ScrapeTargets:  []string{fmt.Sprintf("127.0.0.1:%d", telemetryPort)},
 		ScrapeInterval: time.Second,
 		RuleFiles: []string{
-			sieveproc.RepoPath("dashboards/rules/recording.yaml"),
-			sieveproc.RepoPath("dashboards/rules/alerts.yaml"),
-			sieveproc.RepoPath("dashboards/rules/thresholds.yaml"),
+			harness.RepoPath("dashboards/rules/recording.yaml"),
+			harness.RepoPath("dashboards/rules/alerts.yaml"),
+			harness.RepoPath("dashboards/rules/thresholds.yaml"),
 		},
 	})
 	ctx := context.Background()
 	// A policy file of the test's own, so that a version can be refused and another applied.
-	policy, err := os.ReadFile(sieveproc.RepoPath("configs/policy.yaml"))
+	policy, err := os.ReadFile(harness.RepoPath("configs/policy.yaml"))
 	require.NoError(t, err)
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(policyFile, policy, 0o600))
@@ -168,7 +167,7 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	lokiProxy := rejectingProxy(t, loki.URL, 3)
 	promProxy := rejectingProxy(t, prom.URL, 2)
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/demo.yaml"),
+		Config: harness.RepoPath("configs/demo.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_OTLP_URL":        lokiProxy + "/otlp",
 			"SIEVE_LOKI_PUSH_URL":        lokiProxy + "/loki/api/v1/push",
@@ -350,20 +349,8 @@ func resolveVariables(t *testing.T, ctx context.Context, cfg mixin.Config, comps
 
 // exported reports whether Sieve's telemetry endpoint currently exports a metric.
 func exported(url, name string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
-			return true
-		}
-	}
-	return false
+	m, err := harness.Scrape(context.Background(), nil, url)
+	return err == nil && m.Has(name)
 }
 
 // waitFor polls cond until it holds or the timeout passes: backends ingest asynchronously.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/demoapp"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -20,7 +21,7 @@ func TestDemoTrafficArrives(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/demo.yaml"),
+		Config: harness.RepoPath("configs/demo.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),

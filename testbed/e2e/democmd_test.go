@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // TestDemoCommand runs `make demo`'s program, shortened, and reads its output as a user would:
@@ -19,13 +19,13 @@ import (
 // after the new version is in force), tail sampling reports whole traces kept by reason, and
 // Loki holds the log records of an example kept trace.
 func TestDemoCommand(t *testing.T) {
-	bin, err := sieveproc.Binary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demo", "-sieve", bin,
-		"-config", sieveproc.RepoPath("configs/demo.yaml"), "-duration", "30s", "-rate", "60")
-	cmd.Dir = sieveproc.RepoPath("testbed")
+		"-config", harness.RepoPath("configs/demo.yaml"), "-duration", "30s", "-rate", "60")
+	cmd.Dir = harness.RepoPath("testbed")
 	cmd.Env = os.Environ()
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -3,13 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -32,7 +29,7 @@ func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":            loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL":        prom.RemoteWriteURL(),
@@ -88,8 +85,8 @@ func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 	// Tail sampling decides each trace decision_wait after its last span.
 	var kept, dropped float64
 	require.Eventually(t, func() bool {
-		kept = telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")
-		dropped = telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped")
+		kept = harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")
+		dropped = harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped")
 		return kept+dropped == float64(spans)
 	}, time.Minute, 200*time.Millisecond, "trace_sampling must see every span once")
 	// configs/policy.yaml: default_rate 0.01. Five standard deviations of a binomial count.
@@ -104,25 +101,4 @@ func TestSpanLatencyP99FromPrometheus(t *testing.T) {
 	t.Logf("P99 exact %.6fs, from Prometheus %.6fs, relative error %+.3f%%; trace_sampling kept %.0f of %d spans (%.2f%%)",
 		exact, res[0].Value, 100*relErr, kept, spans, 100*kept/spans)
 	require.LessOrEqual(t, math.Abs(relErr), 0.02, fmt.Sprintf("P99 off by %.3f%%", 100*relErr))
-}
-
-// telemetrySum adds up every series of one metric on Sieve's own Prometheus endpoint.
-func telemetrySum(t *testing.T, url, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var sum float64
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		require.NoError(t, err, line)
-		sum += v
-	}
-	return sum
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -26,7 +27,7 @@ func TestGatewayDeliversExactlyWhatWasSent(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -18,7 +19,7 @@ import (
 // speaking gRPC does: it gets configs/policy.yaml's rates, per service and per operation.
 func TestGatewayServesSamplingOverGRPC(t *testing.T) {
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env:    map[string]string{"SIEVE_TRACES_EXPORTER": "debug/traces"},
 	})
 	conn, err := grpc.NewClient(sieve.SamplingGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -181,7 +182,7 @@ func TestGatewayTailSampling(t *testing.T) {
 	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(policyPath, fmt.Appendf(nil, tailPolicy, "tail-1", rate), 0o600))
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":            loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL":        prom.RemoteWriteURL(),
@@ -211,10 +212,10 @@ func TestGatewayTailSampling(t *testing.T) {
 
 	// Every trace decided: the tail sampler's counters add up to every span sent.
 	require.Eventually(t, func() bool {
-		return telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")+
-			telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped") == float64(sentSpans)
+		return harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")+
+			harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped") == float64(sentSpans)
 	}, time.Minute, 200*time.Millisecond, "every span decided")
-	require.Zero(t, telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_early_decisions"), "the buffer was large enough")
+	require.Zero(t, harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_early_decisions"), "the buffer was large enough")
 
 	want := map[trace.TraceID]*sentTrace{}
 	var errN, slowN, ordinary, ordinaryKept int
@@ -237,7 +238,7 @@ func TestGatewayTailSampling(t *testing.T) {
 	// The rate: a binomial count within its 99.9% bound (3.29 standard deviations).
 	bound := 3.29 * math.Sqrt(float64(ordinary)*rate*(1-rate))
 	require.InDelta(t, float64(ordinary)*rate, float64(ordinaryKept), bound, "the seeded trace IDs are not a fair sample")
-	require.Equal(t, float64(len(want)), telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept"))
+	require.Equal(t, float64(len(want)), harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept"))
 
 	// Jaeger: every kept trace whole, with each span's service, name, parent and status; no
 	// dropped trace at all.
@@ -329,7 +330,7 @@ func TestGatewayTailSampling(t *testing.T) {
 			require.Zero(t, n, "trace %s was dropped: its info logs fail their tier", s.id)
 		}
 	}
-	require.Positive(t, telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_tiered_sampling_held_decisions"))
+	require.Positive(t, harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_tiered_sampling_held_decisions"))
 
 	// Prometheus: the histograms counted every span, kept or not.
 	require.Eventually(t, func() bool {
@@ -374,7 +375,7 @@ func TestGatewayTailSampling(t *testing.T) {
 	}
 	clients.forceFlush(t, ctx)
 	require.Eventually(t, func() bool {
-		return telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_late_spans") == 10
+		return harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_late_spans") == 10
 	}, 30*time.Second, 200*time.Millisecond, "late spans counted")
 	require.Eventually(t, func() bool {
 		for _, s := range lateKept {
@@ -405,14 +406,14 @@ func TestGatewayTailSampling(t *testing.T) {
 		return err == nil && strings.Contains(string(body), "tail-2")
 	}, 5*time.Second, 20*time.Millisecond, "the new policy in force")
 	inForce := time.Since(written)
-	before := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept")
+	before := harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept")
 	var second []*sentTrace
 	for i := range 200 {
 		second = append(second, clients.sendTrace(ctx, traces+i, time.Now().Add(-time.Minute+time.Duration(i)*time.Millisecond), false, false, false))
 	}
 	clients.forceFlush(t, ctx)
 	require.Eventually(t, func() bool {
-		return telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept")-before == float64(len(second))
+		return harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_traces_kept")-before == float64(len(second))
 	}, 30*time.Second, 200*time.Millisecond, "every trace kept at the new rate of 1")
 
 	var kept int

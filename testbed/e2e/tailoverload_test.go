@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -33,7 +34,7 @@ func TestGatewayTailOverload(t *testing.T) {
 		prom   *backends.Prometheus
 	)
 	startBackendsInParallel(t, &jaeger, &loki, &prom)
-	raw, err := os.ReadFile(sieveproc.RepoPath("configs/gateway.yaml"))
+	raw, err := os.ReadFile(harness.RepoPath("configs/gateway.yaml"))
 	require.NoError(t, err)
 	cfg := string(raw)
 	for old, repl := range map[string]string{"max_traces: 100000": "max_traces: 300", "max_bytes: 268435456": "max_bytes: 1048576"} {
@@ -48,7 +49,7 @@ func TestGatewayTailOverload(t *testing.T) {
 			"SIEVE_LOKI_PUSH_URL":        loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL":    prom.RemoteWriteURL(),
 			"SIEVE_TRACES_OTLP_ENDPOINT": jaeger.OTLPGRPC,
-			"SIEVE_POLICY_FILE":          sieveproc.RepoPath("configs/policy.yaml"),
+			"SIEVE_POLICY_FILE":          harness.RepoPath("configs/policy.yaml"),
 		},
 	})
 	conn, err := grpc.NewClient(sieve.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -73,8 +74,8 @@ func TestGatewayTailOverload(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			b := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_buffered_bytes")
-			n := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_buffered_traces")
+			b := harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_buffered_bytes")
+			n := harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_buffered_traces")
 			mu.Lock()
 			maxBytes, maxTraces = max(maxBytes, b), max(maxTraces, n)
 			mu.Unlock()
@@ -127,12 +128,12 @@ func TestGatewayTailOverload(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool {
-		return telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")+
-			telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped") == traces*5
+		return harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_kept")+
+			harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_spans_dropped") == traces*5
 	}, time.Minute, 100*time.Millisecond, "every span decided")
 	close(stop)
 	<-done
-	early := telemetrySum(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_early_decisions")
+	early := harness.SumAt(t, sieve.TelemetryURL, "otelcol_processor_trace_sampling_early_decisions")
 	mu.Lock()
 	defer mu.Unlock()
 	require.LessOrEqual(t, maxTraces, 300.0)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -26,8 +27,8 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
 	// The original design's pipeline: the shipped gateway with the uid rule laid over it.
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config:   sieveproc.RepoPath("configs/gateway.yaml"),
-		Overlays: []string{sieveproc.RepoPath("configs/examples/require-uid.yaml")},
+		Config:   harness.RepoPath("configs/gateway.yaml"),
+		Overlays: []string{harness.RepoPath("configs/examples/require-uid.yaml")},
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":     loki.PushURL(),
 			"SIEVE_PROMETHEUS_RW_URL": prom.RemoteWriteURL(),
@@ -138,7 +139,7 @@ func TestTieredSamplingOnLoki(t *testing.T) {
 func TestGatewayKeepsRecordsWithoutUID(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	sieve := sieveproc.StartT(t, sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env:    map[string]string{"SIEVE_LOKI_PUSH_URL": loki.PushURL(), "SIEVE_TRACES_EXPORTER": "debug/traces"},
 	})
 	conn, err := grpc.NewClient(sieve.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))

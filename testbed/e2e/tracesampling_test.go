@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -153,13 +152,8 @@ func TestTraceSamplingFollowsLivePolicy(t *testing.T) {
 	require.NoError(t, os.WriteFile(policyPath+".tmp", []byte("version: v3\ndefault_rate: 7\n"), 0o600))
 	require.NoError(t, os.Rename(policyPath+".tmp", policyPath))
 	require.Eventually(t, func() bool {
-		resp, err := http.Get(sieve.TelemetryURL)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(body), "otelcol_sampling_policy_refused")
+		m, err := harness.Scrape(context.Background(), nil, sieve.TelemetryURL)
+		return err == nil && m.Sum("otelcol_sampling_policy_refused") > 0
 	}, 10*time.Second, 50*time.Millisecond, "the invalid policy must be refused and counted")
 	send("svc-a", "three")
 	expectKept("svc-a", "three", 0.5)

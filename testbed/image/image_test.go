@@ -32,7 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sieveobs/sieve/testbed/backends"
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // The image's runtime user (Containerfile: USER 10001:10001).
@@ -49,14 +49,14 @@ func TestImageAgentToGateway(t *testing.T) {
 	if image == "" {
 		image = "localhost/sieve:dev"
 	}
-	_, err := sieveproc.Binary()
+	_, err := harness.SieveBinary()
 	require.NoError(t, err)
 	buildImage(t, image)
 	checkImageConfig(t, image)
 
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	prom := backends.StartPrometheus(t, backends.PrometheusOptions{})
-	ports, err := backends.FreePorts(13)
+	ports, err := harness.FreePorts(13)
 	require.NoError(t, err)
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 
@@ -189,7 +189,7 @@ func TestImageAgentToGateway(t *testing.T) {
 // podman runs scripts/podman.sh (podman with the project's settings for restricted hosts,
 // installed when missing) and returns its combined output.
 func podman(args ...string) (string, error) {
-	cmd := exec.Command("bash", append([]string{sieveproc.RepoPath("scripts/podman.sh")}, args...)...)
+	cmd := exec.Command("bash", append([]string{harness.RepoPath("scripts/podman.sh")}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("podman %s: %w\n%s", strings.Join(args, " "), err, out)
@@ -201,7 +201,7 @@ func podman(args ...string) (string, error) {
 // seconds when nothing changed, and the test never runs an image older than bin/sieve.
 func buildImage(t *testing.T, image string) {
 	t.Helper()
-	cmd := exec.Command("bash", sieveproc.RepoPath("scripts/build-image.sh"))
+	cmd := exec.Command("bash", harness.RepoPath("scripts/build-image.sh"))
 	cmd.Env = append(os.Environ(), "IMAGE="+image)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

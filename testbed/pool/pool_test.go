@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sieveobs/sieve/testbed/backends"
-	"github.com/sieveobs/sieve/testbed/reliability/load"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -94,7 +93,7 @@ func startFleetWith(t *testing.T, n int, withJaeger bool) *fleet {
 	f := &fleet{
 		loki: backends.StartLoki(t, backends.LokiOptions{}),
 		prom: backends.StartPrometheus(t, backends.PrometheusOptions{
-			RuleFiles: []string{sieveproc.RepoPath("dashboards/rules/recording.yaml")},
+			RuleFiles: []string{harness.RepoPath("dashboards/rules/recording.yaml")},
 		}),
 	}
 	if withJaeger {
@@ -103,7 +102,7 @@ func startFleetWith(t *testing.T, n int, withJaeger bool) *fleet {
 		t.Cleanup(func() { require.NoError(t, j.Close()) })
 		f.jaeger = j
 	}
-	ports, err := backends.FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	require.NoError(t, err)
 	port := ports[0]
 	dir := t.TempDir()
@@ -124,7 +123,7 @@ func startFleetWith(t *testing.T, n int, withJaeger bool) *fleet {
 			env["SIEVE_TRACES_OTLP_ENDPOINT"] = f.jaeger.OTLPGRPC
 		}
 		gw := sieveproc.StartT(t, sieveproc.Options{
-			Config:     sieveproc.RepoPath("configs/gateway.yaml"),
+			Config:     harness.RepoPath("configs/gateway.yaml"),
 			StorageDir: storage,
 			Env:        env,
 		})
@@ -138,7 +137,7 @@ func startFleetWith(t *testing.T, n int, withJaeger bool) *fleet {
 	require.NoError(t, os.MkdirAll(logs, 0o755))
 	require.NoError(t, os.MkdirAll(targets, 0o755))
 	f.agent = sieveproc.StartT(t, sieveproc.Options{
-		Config:     sieveproc.RepoPath("configs/agent.yaml"),
+		Config:     harness.RepoPath("configs/agent.yaml"),
 		StorageDir: filepath.Join(dir, "agent"),
 		Hosts:      hostsFile,
 		Env: map[string]string{
@@ -215,24 +214,21 @@ func (c *client) forceFlush(t *testing.T) {
 	}
 }
 
-// scrapeAll sums one telemetry metric on each gateway.
-func (f *fleet) scrapeAll(t *testing.T, name string, match map[string]string) []float64 {
+// scrapeAll sums one telemetry metric (label name, value pairs as for harness.Metrics.Sum) on
+// each gateway.
+func (f *fleet) scrapeAll(t *testing.T, name string, labels ...string) []float64 {
 	t.Helper()
 	out := make([]float64, len(f.gateways))
 	for i, g := range f.gateways {
-		m, err := load.Scrape(context.Background(), http.DefaultClient, g.TelemetryURL)
-		require.NoError(t, err)
-		out[i] = m.Sum(name, match)
+		out[i] = harness.SumAt(t, g.TelemetryURL, name, labels...)
 	}
 	return out
 }
 
 // promSelf reads one of Prometheus' own counters (summed over its series) from its /metrics.
-func (f *fleet) promSelf(t *testing.T, name string, match map[string]string) float64 {
+func (f *fleet) promSelf(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	m, err := load.Scrape(context.Background(), http.DefaultClient, f.prom.URL+"/metrics")
-	require.NoError(t, err)
-	return m.Sum(name, match)
+	return harness.SumAt(t, f.prom.URL+"/metrics", name, labels...)
 }
 
 func (f *fleet) promValue(ctx context.Context, q string) (float64, bool) {
@@ -345,23 +341,23 @@ func run(t *testing.T, n int, c corpus) result {
 // or failed to send anything.
 func (f *fleet) requireNoRefusals(t *testing.T) {
 	t.Helper()
-	require.Zero(t, f.promSelf(t, "prometheus_tsdb_out_of_order_samples_total", nil), "samples refused as out of order")
-	require.Zero(t, f.promSelf(t, "prometheus_tsdb_out_of_bound_samples_total", nil), "samples refused as out of bounds")
+	require.Zero(t, f.promSelf(t, "prometheus_tsdb_out_of_order_samples_total"), "samples refused as out of order")
+	require.Zero(t, f.promSelf(t, "prometheus_tsdb_out_of_bound_samples_total"), "samples refused as out of bounds")
 	for _, code := range []string{"400", "409", "500"} {
-		require.Zero(t, f.promSelf(t, "prometheus_http_requests_total", map[string]string{"handler": "/api/v1/write", "code": code}),
+		require.Zero(t, f.promSelf(t, "prometheus_http_requests_total", "handler", "/api/v1/write", "code", code),
 			"remote-write requests answered %s (duplicate or out-of-order samples)", code)
 	}
 	for _, m := range []struct {
 		name  string
-		match map[string]string
+		match []string
 	}{
 		{"otelcol_exporter_prometheus_remote_write_samples_dropped", nil},
 		// Other reasons are the fall-back from remote write 2.0, which Prometheus 2.42 lacks.
-		{"otelcol_exporter_prometheus_remote_write_requests_failed", map[string]string{"reason": "client_error"}},
+		{"otelcol_exporter_prometheus_remote_write_requests_failed", []string{"reason", "client_error"}},
 		{"otelcol_exporter_send_failed_metric_points", nil},
 		{"otelcol_exporter_send_failed_log_records", nil},
 	} {
-		for i, v := range f.scrapeAll(t, m.name, m.match) {
+		for i, v := range f.scrapeAll(t, m.name, m.match...) {
 			require.Zero(t, v, "gateway-%d: %s%v", i, m.name, m.match)
 		}
 	}
@@ -372,7 +368,7 @@ func (f *fleet) requireNoRefusals(t *testing.T) {
 // be as close to the exact quantiles of what was sent, every span counted once, no sample refused.
 func TestPoolAnswersLikeOneGateway(t *testing.T) {
 	traces := 20_000
-	if os.Getenv("SIEVE_LONG") != "" {
+	if harness.Long() {
 		traces = 50_000
 	}
 	c := newCorpus(traces)
@@ -418,8 +414,8 @@ func TestPoolKeepsTraceAndItsLogsOnOneGateway(t *testing.T) {
 	f := startFleet(t, 3)
 	cl := newClient(t, f.agent.OTLPGRPC)
 	ctx := context.Background()
-	spansAt := func() []float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_spans", nil) }
-	logsAt := func() []float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_log_records", nil) }
+	spansAt := func() []float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_spans") }
+	logsAt := func() []float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_log_records") }
 	used := map[int]int{}
 	const probes = 24
 	for i := range probes {
@@ -483,7 +479,7 @@ func TestPoolGatewayKilledMidRun(t *testing.T) {
 	// The second third, and the kill as soon as the victim has taken some of it: it dies with
 	// spans counted since its last flush (1 s), which only the journal can bring back.
 	victim := f.gateways[1]
-	accepted := func() float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_spans", nil)[1] }
+	accepted := func() float64 { return f.scrapeAll(t, "otelcol_receiver_accepted_spans")[1] }
 	before := accepted()
 	send(c.durations[third : 2*third])
 	for deadline := time.Now().Add(30 * time.Second); accepted() == before; time.Sleep(10 * time.Millisecond) {
@@ -540,8 +536,8 @@ func TestPoolGatewayKilledMidRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ids, len(f.gateways)+1, "the restarted gateway writes series of its own")
 	t.Logf("requests counted again from the journal, by gateway: %v; resent requests recognised: %v",
-		f.scrapeAll(t, "otelcol_connector_fine_histogram_journal_replayed", nil),
-		f.scrapeAll(t, "otelcol_connector_fine_histogram_duplicate_requests", nil))
+		f.scrapeAll(t, "otelcol_connector_fine_histogram_journal_replayed"),
+		f.scrapeAll(t, "otelcol_connector_fine_histogram_duplicate_requests"))
 	f.requireNoRefusals(t)
 }
 

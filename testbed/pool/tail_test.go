@@ -61,15 +61,15 @@ func TestPoolTailSamplesWholeTraces(t *testing.T) {
 
 	spans := float64(traces * len(hops))
 	require.Eventually(t, func() bool {
-		return sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_spans_kept", nil))+
-			sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_spans_dropped", nil)) == spans
+		return sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_spans_kept"))+
+			sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_spans_dropped")) == spans
 	}, 2*time.Minute, 200*time.Millisecond, "every span decided by one gateway")
-	byGateway := f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_kept", nil)
-	dropped := f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_dropped", nil)
+	byGateway := f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_kept")
+	dropped := f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_dropped")
 	for g := range f.gateways {
 		require.Positive(t, byGateway[g]+dropped[g], "gateway-%d decided no trace", g)
 	}
-	require.Equal(t, float64(len(failed)), sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": "error"})),
+	require.Equal(t, float64(len(failed)), sum(f.scrapeAll(t, "otelcol_processor_trace_sampling_traces_kept", "reason", "error")),
 		"every error trace decided once, whole, by one gateway")
 
 	// Jaeger: every error trace whole; the rest at the 1% default rate, each whole.

@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // Options describe one Sieve process.
@@ -55,9 +52,7 @@ type Process struct {
 	StorageDir string
 	LogPath    string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	proc *harness.Process
 	dir  string
 
 	// opts and ports let Restart launch the next process on the same addresses.
@@ -65,28 +60,31 @@ type Process struct {
 	ports []int
 }
 
-// Binary returns the path of bin/sieve: $SIEVE_BIN or ../bin/sieve relative to the testbed.
-func Binary() (string, error) {
-	p := os.Getenv("SIEVE_BIN")
-	if p == "" {
-		_, file, _, _ := runtime.Caller(0)
-		p = filepath.Join(filepath.Dir(file), "..", "..", "bin", "sieve")
-	}
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("sieve binary %s: %w (run `make build` at the repository root)", p, err)
-	}
-	return filepath.Abs(p)
-}
+// NumPorts is how many ports Env needs.
+const NumPorts = 8
 
-// RepoPath returns a path relative to the repository root, e.g. RepoPath("configs/gateway.yaml").
-func RepoPath(rel string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", rel)
+// Env is the environment that puts every listener of the shipped configurations on one of ports
+// (NumPorts of them, from harness.FreePorts), the persistent queues in storageDir and the
+// sampling policy on configs/policy.yaml.
+func Env(ports []int, storageDir string) map[string]string {
+	return map[string]string{
+		"SIEVE_OTLP_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"SIEVE_OTLP_HTTP_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"SIEVE_TELEMETRY_PORT":     fmt.Sprint(ports[2]),
+		"SIEVE_HEALTH_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		"SIEVE_PPROF_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[4]),
+		"SIEVE_ZPAGES_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[5]),
+		"SIEVE_STORAGE_DIR":        storageDir,
+		"SIEVE_SAMPLING_ENDPOINT":  fmt.Sprintf("127.0.0.1:%d", ports[6]),
+		"SIEVE_POLICY_FILE":        harness.RepoPath("configs/policy.yaml"),
+		// A free port for every process: on one host the default 14250 would collide.
+		"SIEVE_SAMPLING_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[7]),
+	}
 }
 
 // Start runs Sieve and waits until its health check answers.
 func Start(ctx context.Context, opts Options) (*Process, error) {
-	bin, err := Binary()
+	bin, err := harness.SieveBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +92,7 @@ func Start(ctx context.Context, opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := backends.FreePorts(8)
+	ports, err := harness.FreePorts(NumPorts)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -121,7 +119,6 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 		SamplingGRPC: fmt.Sprintf("127.0.0.1:%d", ports[7]),
 		StorageDir:   filepath.Join(dir, "storage"),
 		LogPath:      opts.LogPath,
-		done:         make(chan struct{}),
 		dir:          dir,
 		opts:         opts,
 		ports:        ports,
@@ -132,52 +129,26 @@ func launch(bin, dir string, ports []int, opts Options) (*Process, error) {
 	if p.LogPath == "" {
 		p.LogPath = filepath.Join(dir, "sieve.log")
 	}
-	env := map[string]string{
-		"SIEVE_OTLP_GRPC_ENDPOINT": p.OTLPGRPC,
-		"SIEVE_OTLP_HTTP_ENDPOINT": p.OTLPHTTP,
-		"SIEVE_TELEMETRY_PORT":     fmt.Sprint(ports[2]),
-		"SIEVE_HEALTH_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[3]),
-		"SIEVE_PPROF_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[4]),
-		"SIEVE_ZPAGES_ENDPOINT":    fmt.Sprintf("127.0.0.1:%d", ports[5]),
-		"SIEVE_STORAGE_DIR":        p.StorageDir,
-		"SIEVE_SAMPLING_ENDPOINT":  fmt.Sprintf("127.0.0.1:%d", ports[6]),
-		"SIEVE_POLICY_FILE":        RepoPath("configs/policy.yaml"),
-		// A free port for every process: on one host the default 14250 would collide.
-		"SIEVE_SAMPLING_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[7]),
-	}
+	env := Env(ports, p.StorageDir)
 	for k, v := range opts.Env {
 		env[k] = v
-	}
-	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
 	}
 	args := []string{"--config", opts.Config}
 	for _, o := range opts.Overlays {
 		args = append(args, "--config", o)
 	}
-	p.cmd = exec.Command(bin, args...)
+	path := bin
 	if opts.Hosts != "" {
 		// unshare execs in place, and so do sh and its exec: the PID stays the collector's, so
 		// signals and Pdeathsig reach it as without the wrapper.
-		p.cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--",
-			"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, opts.Hosts, bin}, args...)...)
+		path, args = "unshare", append([]string{"--mount", "--propagation", "private", "--",
+			"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, opts.Hosts, bin}, args...)
 	}
-	p.cmd.Env = os.Environ()
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
+	proc, err := harness.Start(harness.Spec{Name: "sieve", Path: path, Args: args, Env: env, LogPath: p.LogPath})
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
+	p.proc = proc
 	return p, nil
 }
 
@@ -188,10 +159,8 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("sieve exited during start-up (%v):\n%s", p.err, p.LogTail(40))
-		default:
+		if p.proc.Exited() {
+			return fmt.Errorf("sieve exited during start-up (%v):\n%s", p.proc.ExitError(), p.LogTail(40))
 		}
 		if resp, err := client.Get(p.HealthURL); err == nil {
 			resp.Body.Close()
@@ -207,37 +176,20 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 	}
 }
 
+// stopGrace is how long Stop lets Sieve drain its pipelines after SIGTERM before killing it.
+const stopGrace = 30 * time.Second
+
 // Stop sends SIGTERM (Sieve drains its pipelines) and waits; it kills after 30 s. It removes the
 // work directory unless the log file was placed elsewhere by the caller and kept.
 func (p *Process) Stop() error {
-	var err error
-	select {
-	case <-p.done:
-	default:
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			err = errors.New("sieve did not stop within 30s of SIGTERM and was killed")
-		}
-	}
-	return errors.Join(err, os.RemoveAll(p.dir))
+	return errors.Join(p.proc.Stop(stopGrace), os.RemoveAll(p.dir))
 }
 
 // Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *Process) Exited() bool { return p.proc.Exited() }
 
 // LogTail returns the last lines of Sieve's log.
-func (p *Process) LogTail(lines int) string { return backends.LogTail(p.LogPath, lines) }
+func (p *Process) LogTail(lines int) string { return harness.LogTail(p.LogPath, lines) }
 
 // StartT starts Sieve for a test; it is stopped at cleanup and its log printed if the test failed.
 func StartT(tb testing.TB, opts Options) *Process {
@@ -258,61 +210,21 @@ func StartT(tb testing.TB, opts Options) *Process {
 }
 
 // PID is the process ID of the running collector.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
+func (p *Process) PID() int { return p.proc.PID() }
 
 // Kill ends the collector with SIGKILL, as a crash or the OOM killer would: nothing is drained
 // or flushed. The work directory is kept, so the storage and the log survive for Restart.
-func (p *Process) Kill() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		return err
-	}
-	<-p.done
-	return nil
-}
+func (p *Process) Kill() error { return p.proc.Kill() }
 
 // Terminate sends SIGTERM and waits up to timeout for the collector to drain and exit; unlike
 // Stop it keeps the work directory for Restart. It kills the process when the timeout passes.
-func (p *Process) Terminate(timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(timeout):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		return fmt.Errorf("sieve did not stop within %v of SIGTERM and was killed", timeout)
-	}
-}
+func (p *Process) Terminate(timeout time.Duration) error { return p.proc.Stop(timeout) }
 
 // Wait waits up to timeout for the process to end by itself and reports whether it did.
-func (p *Process) Wait(timeout time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
+func (p *Process) Wait(timeout time.Duration) bool { return p.proc.Wait(timeout) }
 
 // ExitError is what the process ended with (nil for exit status 0); nil while it runs.
-func (p *Process) ExitError() error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-		return nil
-	}
-}
+func (p *Process) ExitError() error { return p.proc.ExitError() }
 
 // Restart starts a new collector after this one ended, with the same options, addresses, work
 // directory (storage and log file, which is appended to) and waits for its health check. The
@@ -322,7 +234,7 @@ func (p *Process) Restart(ctx context.Context) (*Process, error) {
 	if !p.Exited() {
 		return nil, errors.New("restart: the previous process is still running")
 	}
-	bin, err := Binary()
+	bin, err := harness.SieveBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +254,7 @@ func (p *Process) Launch() (*Process, error) {
 	if !p.Exited() {
 		return nil, errors.New("launch: the previous process is still running")
 	}
-	bin, err := Binary()
+	bin, err := harness.SieveBinary()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -212,4 +214,21 @@ func TestParseLokiLabels(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// A staleness marker on an ID's series is the exporter ending the series, not a second arrival of
+// the ID.
+func TestRemoteWriteStaleMarkers(t *testing.T) {
+	s := startSink(t)
+	labels := []prompb.Label{{Name: "__name__", Value: "g"}, {Name: "sieve_test_id", Value: loadgen.FormatID(loadgen.ClassPlain, 3)}}
+	for _, v := range []float64{1, math.Float64frombits(value.StaleNaN)} {
+		code, _ := postBody(t, s.HTTPURL+"/api/v1/write", "application/x-protobuf",
+			rwBody(t, prompb.TimeSeries{Labels: labels, Samples: []prompb.Sample{{Value: v, Timestamp: 10}}}))
+		require.Equal(t, http.StatusNoContent, code)
+	}
+	require.EqualValues(t, 1, s.RemoteWrite.Snapshot().StaleMarkers)
+	ids := s.RemoteWrite.IDs.Snapshot()
+	require.Equal(t, map[loadgen.Class]uint64{loadgen.ClassPlain: 1}, ids.Unique)
+	require.Empty(t, ids.Duplicates)
+	require.EqualValues(t, 1, ids.Items)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
@@ -25,6 +26,10 @@ type RemoteWriteCounts struct {
 	// OutOfOrder counts samples and histograms older than one of the same series that arrived
 	// before them: what a Prometheus without an out-of-order window refuses.
 	OutOfOrder uint64
+	// StaleMarkers counts staleness markers (an exporter ends series that stopped reporting):
+	// they are not data points, so IDs leaves them out and a marker on an ID's series does not
+	// count as its duplicate.
+	StaleMarkers uint64
 }
 
 // RemoteWriteCounter counts remote-write (1.0 and 2.0) samples. Aggregated metrics carry no
@@ -39,9 +44,10 @@ type RemoteWriteCounter struct {
 	series     map[string]int64
 	latest     map[string]point
 	outOfOrder uint64
+	stale      uint64
 	idOf       func(series string, ts int64, v float64) (loadgen.Class, uint64, bool)
 
-	// IDs counts the item IDs the samples carry: the value of a label holding an ID (the load
+	// IDs counts the item IDs the samples carry, staleness markers left out: the value of a label holding an ID (the load
 	// generator's sieve.test.id becomes the sieve_test_id label), else what SetIDOf extracts.
 	IDs Counter
 }
@@ -63,7 +69,7 @@ type point struct {
 func (r *RemoteWriteCounter) Snapshot() RemoteWriteCounts {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := RemoteWriteCounts{Requests: r.reqs, Bytes: r.bytes, Samples: r.samples, Histograms: r.histograms, Series: len(r.series), OutOfOrder: r.outOfOrder}
+	c := RemoteWriteCounts{Requests: r.reqs, Bytes: r.bytes, Samples: r.samples, Histograms: r.histograms, Series: len(r.series), OutOfOrder: r.outOfOrder, StaleMarkers: r.stale}
 	for _, p := range r.latest {
 		c.HistogramObservations += p.v
 	}
@@ -76,7 +82,7 @@ func (r *RemoteWriteCounter) Reset() {
 	defer r.mu.Unlock()
 	r.reqs, r.bytes, r.samples, r.histograms = 0, 0, 0, 0
 	r.series, r.latest = nil, nil
-	r.outOfOrder = 0
+	r.outOfOrder, r.stale = 0, 0
 	r.IDs.Reset()
 }
 
@@ -173,6 +179,10 @@ func (s *Sink) countIDs(b *batch, labels []prompb.Label, key string, samples []p
 		}
 	}
 	for _, smp := range samples {
+		if value.IsStaleNaN(smp.Value) {
+			rw.stale++
+			continue
+		}
 		one(smp.Timestamp, smp.Value)
 	}
 	for _, h := range hists {

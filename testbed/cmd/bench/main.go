@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sieveobs/sieve/testbed/bench"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 )
 
@@ -69,7 +70,7 @@ type opts struct {
 func run(ctx context.Context, o opts) error {
 	began := time.Now()
 	machine := bench.DescribeMachine()
-	sieveBin, err := bench.SieveBinary()
+	sieveBin, err := harness.SieveBinary()
 	if err != nil {
 		return err
 	}

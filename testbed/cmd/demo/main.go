@@ -21,14 +21,14 @@ import (
 
 	"github.com/sieveobs/sieve/testbed/backends"
 	"github.com/sieveobs/sieve/testbed/demoapp"
-	"github.com/sieveobs/sieve/testbed/reliability/load"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
 func main() {
 	var (
 		sieveBin = flag.String("sieve", "", "path of bin/sieve (default: $SIEVE_BIN or ../bin/sieve)")
-		config   = flag.String("config", sieveproc.RepoPath("configs/demo.yaml"), "Sieve configuration")
+		config   = flag.String("config", harness.RepoPath("configs/demo.yaml"), "Sieve configuration")
 		duration = flag.Duration("duration", 45*time.Second, "how long the services send traffic")
 		rate     = flag.Float64("rate", 40, "front-door requests per second")
 		keep     = flag.Bool("keep", false, "keep Loki, Prometheus, Jaeger and Sieve running after the summary until Ctrl-C")
@@ -60,7 +60,7 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 
 	// Sieve's own metrics are scraped as job "sieve", as the dashboards expect, on a port chosen
 	// now so Prometheus knows it before Sieve starts.
-	ports, err := backends.FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func run(ctx context.Context, config string, duration time.Duration, rate float6
 	}
 	defer os.RemoveAll(policyDir)
 	policyPath := filepath.Join(policyDir, "policy.yaml")
-	shipped, err := os.ReadFile(sieveproc.RepoPath("configs/policy.yaml"))
+	shipped, err := os.ReadFile(harness.RepoPath("configs/policy.yaml"))
 	if err != nil {
 		return err
 	}
@@ -155,8 +155,8 @@ wait:
 	// tier wait for their trace's decision: wait until Sieve holds none of either.
 	telemetry := &http.Client{Timeout: 5 * time.Second}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(500 * time.Millisecond) {
-		m, err := load.Scrape(ctx, telemetry, sieve.TelemetryURL)
-		if err == nil && m.Sum("otelcol_processor_trace_sampling_buffered_spans", nil)+m.Sum("otelcol_processor_tiered_sampling_held_records", nil) == 0 {
+		m, err := harness.Scrape(ctx, telemetry, sieve.TelemetryURL)
+		if err == nil && m.Sum("otelcol_processor_trace_sampling_buffered_spans")+m.Sum("otelcol_processor_tiered_sampling_held_records") == 0 {
 			break
 		}
 	}
@@ -285,7 +285,7 @@ func summary(ctx context.Context, stats *demoapp.Stats, loki *backends.Loki, pro
 	if example != "" {
 		fmt.Printf("      curl %s/api/traces/%s\n", jaeger.QueryURL, example)
 	}
-	if _, err := os.Stat(sieveproc.RepoPath("dashboards")); err == nil {
+	if _, err := os.Stat(harness.RepoPath("dashboards")); err == nil {
 		fmt.Println("    Dashboards: in Grafana, Dashboards > New > Import, upload each dashboards/sieve-*.json and pick")
 		fmt.Println("    your Prometheus and Loki datasources; load dashboards/rules/*.yaml into Prometheus (dashboards/README.md).")
 	}
@@ -378,8 +378,8 @@ func changePolicy(ctx context.Context, path string, shipped []byte, sieve *sieve
 		return nil
 	}
 	pc.applyLatency = pc.applied.Sub(pc.at)
-	if m, err := load.Scrape(ctx, client, sieve.TelemetryURL); err == nil {
-		pc.keptBefore = m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": "rate"})
+	if m, err := harness.Scrape(ctx, client, sieve.TelemetryURL); err == nil {
+		pc.keptBefore = m.Sum("otelcol_processor_trace_sampling_traces_kept", "reason", "rate")
 	}
 	fmt.Printf("    in force after %s (GET %s/policy serves shop-2); traces are decided under it from then on\n",
 		pc.applyLatency.Round(time.Millisecond), sieve.SamplingURL)
@@ -388,11 +388,11 @@ func changePolicy(ctx context.Context, path string, shipped []byte, sieve *sieve
 
 // report prints the traces kept by rate per second before and after the change.
 func (pc *policyChange) report(ctx context.Context, telemetryURL string, trafficEnd time.Time) {
-	m, err := load.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
+	m, err := harness.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
 	if err != nil {
 		return
 	}
-	after := m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": "rate"}) - pc.keptBefore
+	after := m.Sum("otelcol_processor_trace_sampling_traces_kept", "reason", "rate") - pc.keptBefore
 	before := pc.keptBefore
 	b := pc.applied.Sub(pc.started).Seconds()
 	a := trafficEnd.Sub(pc.applied).Seconds()
@@ -405,7 +405,7 @@ func (pc *policyChange) report(ctx context.Context, telemetryURL string, traffic
 // tailSummary prints the traces tail sampling kept and dropped per reason, and the log records
 // kept because their trace was.
 func tailSummary(ctx context.Context, telemetryURL string) {
-	m, err := load.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
+	m, err := harness.Scrape(ctx, &http.Client{Timeout: 5 * time.Second}, telemetryURL)
 	if err != nil {
 		fmt.Printf("      %v\n", err)
 		return
@@ -413,14 +413,14 @@ func tailSummary(ctx context.Context, telemetryURL string) {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "      reason\ttraces kept\ttraces dropped")
 	for _, r := range []string{"error", "slow", "always_rule", "rate", "never_rule"} {
-		k := m.Sum("otelcol_processor_trace_sampling_traces_kept", map[string]string{"reason": r})
-		d := m.Sum("otelcol_processor_trace_sampling_traces_dropped", map[string]string{"reason": r})
+		k := m.Sum("otelcol_processor_trace_sampling_traces_kept", "reason", r)
+		d := m.Sum("otelcol_processor_trace_sampling_traces_dropped", "reason", r)
 		if k+d > 0 {
 			fmt.Fprintf(w, "      %s\t%.0f\t%.0f\n", r, k, d)
 		}
 	}
 	w.Flush()
-	followed := m.Sum("otelcol_processor_tiered_sampling_held_decisions", map[string]string{"outcome": "trace_kept"})
+	followed := m.Sum("otelcol_processor_tiered_sampling_held_decisions", "outcome", "trace_kept")
 	fmt.Printf("      %.0f log records their tier would drop were kept because their trace was kept\n", followed)
 }
 

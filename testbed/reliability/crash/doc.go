@@ -9,4 +9,7 @@
 // SIEVE_LONG=1 they run at full size (make faults), e.g. twenty kills instead of three.
 // SIEVE_CRASH_LOG_DIR=<dir> keeps Sieve's own logs there, one file per test, to investigate a
 // failure.
+//
+// The rig (rig.go, with the recording proxy in recorder.go) is in the package proper so that
+// other suites can reuse it.
 package crash

@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -33,12 +35,12 @@ func (p *pressureTrace) poll(url string, stop <-chan struct{}, done chan<- struc
 			return
 		case <-tick.C:
 		}
-		text, err := scrape(url)
+		text, err := harness.Scrape(context.Background(), nil, url)
 		if err != nil {
 			continue
 		}
 		now := time.Now()
-		level := int(metricSum(text, "otelcol_processor_tiered_sampling_shed_level"))
+		level := int(text.Sum("otelcol_processor_tiered_sampling_shed_level"))
 		p.mu.Lock()
 		for k := 1; k <= level; k++ {
 			if _, ok := p.firstShed[k]; !ok {
@@ -47,15 +49,15 @@ func (p *pressureTrace) poll(url string, stop <-chan struct{}, done chan<- struc
 		}
 		p.maxLevel = max(p.maxLevel, level)
 		for _, tier := range []string{"errors", "warn", "default"} {
-			r := metricSum(text, "otelcol_processor_tiered_sampling_effective_rate", `tier="`+tier+`"`)
+			r := text.Sum("otelcol_processor_tiered_sampling_effective_rate", "tier", tier)
 			if old, ok := p.minRate[tier]; !ok || r < old {
 				p.minRate[tier] = r
 			}
 		}
-		if p.firstRefuse.IsZero() && metricSum(text, "otelcol_receiver_refused_log_records") > 0 {
+		if p.firstRefuse.IsZero() && text.Sum("otelcol_receiver_refused_log_records") > 0 {
 			p.firstRefuse = now
 		}
-		p.maxHeapMiB = max(p.maxHeapMiB, metricSum(text, "otelcol_process_runtime_heap_alloc_bytes")/(1<<20))
+		p.maxHeapMiB = max(p.maxHeapMiB, text.Sum("otelcol_process_runtime_heap_alloc_bytes")/(1<<20))
 		p.mu.Unlock()
 	}
 }
@@ -65,97 +67,97 @@ func (p *pressureTrace) poll(url string, stop <-chan struct{}, done chan<- struc
 // refuses data with a retryable error. Once the backend is back, every acknowledged error and
 // every record the sampler kept arrives.
 func TestMemoryPressureShedsLowTiersFirstThenRefuses(t *testing.T) {
-	r := newRig(t, "memory.yaml", true, map[string]string{
+	r := NewRig(t, "memory.yaml", true, map[string]string{
 		"SIEVE_TEST_SHED_MIB":    "96",
 		"SIEVE_TEST_LIMITER_MIB": "150",
 	})
-	r.start()
-	base, err := scrape(r.proc.TelemetryURL)
+	r.Start()
+	base, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
-	idleHeap := metricSum(base, "otelcol_process_runtime_heap_alloc_bytes") / (1 << 20)
+	idleHeap := base.Sum("otelcol_process_runtime_heap_alloc_bytes") / (1 << 20)
 	require.Less(t, idleHeap, 48.0, "idle heap already at the shedding start; the limits do not fit this binary")
 
 	trace := &pressureTrace{firstShed: map[int]time.Time{}, minRate: map[string]float64{}}
 	stop, done := make(chan struct{}), make(chan struct{})
-	go trace.poll(r.proc.TelemetryURL, stop, done)
+	go trace.poll(r.Proc.TelemetryURL, stop, done)
 
-	logs := newStream(loadgen.Logs, "grpc", size(15000.0, 20000.0))
+	logs := NewStream(loadgen.Logs, "grpc", harness.Pick(15000.0, 20000.0))
 	// More errors and warnings than the default mix, so that each tier still fills the heap
 	// once the tiers below it are shed.
 	mix := loadgen.DataConfig{BatchSize: 100, Templates: 8, ErrorRatio: 0.1, WarnRatio: 0.2}
-	l := startLoadWith(t, r.proc, mix, logs)
+	l := StartLoadWith(t, r.Proc, mix, logs)
 	began := l.began
-	deadline := time.Now().Add(size(90*time.Second, 180*time.Second))
+	deadline := time.Now().Add(harness.Pick(90*time.Second, 180*time.Second))
 	for {
 		trace.mu.Lock()
 		refused := !trace.firstRefuse.IsZero()
 		trace.mu.Unlock()
-		_, _, fails := logs.counts()
+		_, _, fails := logs.Counts()
 		if refused && fails > 0 {
 			break
 		}
-		if time.Now().After(deadline) || r.proc.Exited() {
-			l.stop()
+		if time.Now().After(deadline) || r.Proc.Exited() {
+			l.Stop()
 			close(stop)
 			<-done
-			t.Fatalf("memory_limiter never refused: shed levels %v, max heap %.0f MiB, exited=%v", trace.firstShed, trace.maxHeapMiB, r.proc.Exited())
+			t.Fatalf("memory_limiter never refused: shed levels %v, max heap %.0f MiB, exited=%v", trace.firstShed, trace.maxHeapMiB, r.Proc.Exited())
 		}
-		pause(200 * time.Millisecond)
+		Pause(200 * time.Millisecond)
 	}
-	pause(size(2*time.Second, 10*time.Second))
-	l.stop()
-	lastErr := logs.lastError()
+	Pause(harness.Pick(2*time.Second, 10*time.Second))
+	l.Stop()
+	lastErr := logs.LastError()
 	require.True(t, retryable(lastErr), "memory_limiter must refuse retryably, senders got %v", lastErr)
-	underPressure, err := scrape(r.proc.TelemetryURL)
+	underPressure, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
 
 	// The backend returns and the queue drains: everything owed arrives.
-	r.sink.SetFaults(sinks.Faults{})
-	r.waitKeptDelivered(logs, size(90*time.Second, 4*time.Minute))
+	r.Sink.SetFaults(sinks.Faults{})
+	r.waitKeptDelivered(logs, harness.Pick(90*time.Second, 4*time.Minute))
 
 	// With traffic flowing again the heap is re-read and every tier is kept in full again.
 	logs.rate = 1000
-	l = startLoadWith(t, r.proc, mix, logs)
+	l = StartLoadWith(t, r.Proc, mix, logs)
 	// The heap only falls once the garbage of the drained queue is collected, and collections
 	// at this rate are sparse, so the level may come back for a moment: what must happen within
 	// a minute is a 2 s window in which info is kept in full.
 	var infoIn, infoKept, windows, flapped float64
 	recovered := false
 	for end := time.Now().Add(60 * time.Second); !recovered && time.Now().Before(end); {
-		before, err := scrape(r.proc.TelemetryURL)
+		before, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 		require.NoError(t, err)
-		pause(2 * time.Second)
-		after, err := scrape(r.proc.TelemetryURL)
+		Pause(2 * time.Second)
+		after, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 		require.NoError(t, err)
 		delta := func(name string) float64 {
-			return metricSum(after, name, `tier="default"`) - metricSum(before, name, `tier="default"`)
+			return after.Sum(name, "tier", "default") - before.Sum(name, "tier", "default")
 		}
 		infoIn, infoKept = delta("otelcol_processor_tiered_sampling_records_in"), delta("otelcol_processor_tiered_sampling_records_kept")
 		windows++
-		recovered = infoIn > 0 && infoIn == infoKept && metricSum(after, "otelcol_processor_tiered_sampling_shed_level") == 0
+		recovered = infoIn > 0 && infoIn == infoKept && after.Sum("otelcol_processor_tiered_sampling_shed_level") == 0
 		if !recovered && infoIn > 0 {
 			flapped++
 		}
 	}
-	l.stop()
+	l.Stop()
 	close(stop)
 	<-done
 	v := r.waitKeptDelivered(logs, 60*time.Second)
 
-	final, err := scrape(r.proc.TelemetryURL)
+	final, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
 	frac := func(tier string) float64 {
-		in := metricSum(final, "otelcol_processor_tiered_sampling_records_in", `tier="`+tier+`"`)
-		return metricSum(final, "otelcol_processor_tiered_sampling_records_kept", `tier="`+tier+`"`) / in
+		in := final.Sum("otelcol_processor_tiered_sampling_records_in", "tier", tier)
+		return final.Sum("otelcol_processor_tiered_sampling_records_kept", "tier", tier) / in
 	}
-	shed := metricSum(final, "otelcol_processor_tiered_sampling_records_dropped", `reason="shed"`)
+	shed := final.Sum("otelcol_processor_tiered_sampling_records_dropped", "reason", "shed")
 	trace.mu.Lock()
 	defer trace.mu.Unlock()
-	sent, acked, fails := logs.counts()
+	sent, acked, fails := logs.Counts()
 	t.Logf("memory pressure: logs: sent=%d acked=%d delivered_errors=%d of %d duplicates=%d; restarts=%d refused_requests=%d receiver_refused=%.0f "+
 		"shed_records=%.0f kept_fraction errors=%.3f warn=%.3f info=%.3f shed_level1_at=%s shed_level2_at=%s refuse_at=%s "+
 		"idle_heap=%.0fMiB max_heap=%.0fMiB after_drain: info_kept=%.0f/%.0f in the first clean 2s window, windows=%.0f (with shedding: %.0f)",
-		sent, acked, v.Delivered, v.Acked, r.rec.stats().LokiDuplicates, r.restarts, fails, metricSum(underPressure, "otelcol_receiver_refused_log_records"),
+		sent, acked, v.Delivered, v.Acked, r.rec.stats().LokiDuplicates, r.Restarts, fails, underPressure.Sum("otelcol_receiver_refused_log_records"),
 		shed, frac("errors"), frac("warn"), frac("default"), since(trace.firstShed[1], began), since(trace.firstShed[2], began),
 		since(trace.firstRefuse, began), idleHeap, trace.maxHeapMiB, infoKept, infoIn, windows, flapped)
 
@@ -183,17 +185,17 @@ func since(t, ref time.Time) string {
 // waitKeptDelivered waits until every acknowledged error arrived with its content, and every
 // record the sampler kept (records_kept, all tiers) arrived: under shedding, only acknowledged
 // errors are owed item by item, the other tiers are owed what was kept.
-func (r *rig) waitKeptDelivered(s *stream, timeout time.Duration) verdict {
+func (r *Rig) waitKeptDelivered(s *Stream, timeout time.Duration) Verdict {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		v, err := r.verifyClass(s, loadgen.ClassKeep)
+		v, err := r.VerifyClass(s, loadgen.ClassKeep)
 		require.NoError(r.t, err)
 		require.Zero(r.t, v.Mismatched, "acknowledged errors arrived with other content, e.g. %s", v.MismatchExample)
-		text, err := scrape(r.proc.TelemetryURL)
+		text, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 		require.NoError(r.t, err)
-		kept := metricSum(text, "otelcol_processor_tiered_sampling_records_kept")
-		got := float64(r.sink.Loki.Snapshot().TotalUnique())
+		kept := text.Sum("otelcol_processor_tiered_sampling_records_kept")
+		got := float64(r.Sink.Loki.Snapshot().TotalUnique())
 		if v.Missing == 0 && got >= kept {
 			require.Equal(r.t, kept, got, "the backend got records the sampler did not keep")
 			return v
@@ -202,6 +204,6 @@ func (r *rig) waitKeptDelivered(s *stream, timeout time.Duration) verdict {
 			r.t.Fatalf("within %v: %d of %d acknowledged errors missing (e.g. %s); %.0f of %.0f kept records arrived",
 				timeout, v.Missing, v.Acked, v.MissingExample, got, kept)
 		}
-		pause(500 * time.Millisecond)
+		Pause(500 * time.Millisecond)
 	}
 }

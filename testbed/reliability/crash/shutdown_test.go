@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -165,7 +166,7 @@ func TestShutdownWithHangingBackendsIsBoundedAndLosesNothing(t *testing.T) {
 	hang := newHangingBackend(t)
 	storage := filepath.Join(t.TempDir(), "storage")
 	opts := sieveproc.Options{
-		Config: sieveproc.RepoPath("configs/gateway.yaml"),
+		Config: harness.RepoPath("configs/gateway.yaml"),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":     hang.srv.URL + lokiPath,
 			"SIEVE_PROMETHEUS_RW_URL": hang.srv.URL + rwPath,
@@ -217,9 +218,9 @@ func TestShutdownWithHangingBackendsIsBoundedAndLosesNothing(t *testing.T) {
 	require.Eventually(t, func() bool { return hang.requests(lokiPath) > 0 && hang.requests(rwPath) > 0 },
 		15*time.Second, 50*time.Millisecond, "both exporters must be sending when SIGTERM comes")
 	send(requests/3, 2*requests/3)
-	pause(1500 * time.Millisecond) // past both batchers' flush intervals (1 s, 200 ms): flushed, waiting
+	Pause(1500 * time.Millisecond) // past both batchers' flush intervals (1 s, 200 ms): flushed, waiting
 	send(2*requests/3, requests)
-	pause(300 * time.Millisecond) // the queues hand the last wave to the batchers
+	Pause(300 * time.Millisecond) // the queues hand the last wave to the batchers
 	require.NoError(t, conn.Close())
 
 	began := time.Now()
@@ -281,7 +282,7 @@ func TestShutdownWithHangingBackendsIsBoundedAndLosesNothing(t *testing.T) {
 		if len(gotLogs) >= len(wantLogs) && len(gotPoints) >= len(wantPoints) || time.Now().After(deadline) {
 			break
 		}
-		pause(500 * time.Millisecond) // polling the backends' query APIs
+		Pause(500 * time.Millisecond) // polling the backends' query APIs
 	}
 	t.Logf("SIGTERM with hanging Loki and remote write: exited %.1fs after the signal (grace period %v); "+
 		"logs acked=%d delivered=%d duplicates=%d; metric points acked=%d delivered=%d; hanging requests loki=%d remote_write=%d",

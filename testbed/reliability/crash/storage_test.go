@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -43,8 +44,8 @@ func retryable(err error) bool {
 // fullDisk is Sieve with its queue on a 2 MiB tmpfs, the backend down, and logs sent until the
 // queue disk is full and Sieve refuses them.
 type fullDisk struct {
-	r                  *rig
-	logs               *stream
+	r                  *Rig
+	logs               *Stream
 	sent, acked, fails uint64
 	enqueueFailed      float64
 	// reserve is what file_storage's reserve did while the disk filled.
@@ -56,15 +57,15 @@ type reserveUse struct {
 	releases, refused, compactions, lost float64
 }
 
-func reserveOf(t *testing.T, r *rig) reserveUse {
+func reserveOf(t *testing.T, r *Rig) reserveUse {
 	t.Helper()
-	text, err := scrape(r.proc.TelemetryURL)
+	text, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
 	return reserveUse{
-		releases:    metricSum(text, "otelcol_file_storage_reserve_releases"),
-		refused:     metricSum(text, "otelcol_file_storage_items_refused"),
-		compactions: metricSum(text, "otelcol_file_storage_compactions"),
-		lost:        metricSum(text, "otelcol_file_storage_bookkeeping_failures"),
+		releases:    text.Sum("otelcol_file_storage_reserve_releases"),
+		refused:     text.Sum("otelcol_file_storage_items_refused"),
+		compactions: text.Sum("otelcol_file_storage_compactions"),
+		lost:        text.Sum("otelcol_file_storage_bookkeeping_failures"),
 	}
 }
 
@@ -90,27 +91,27 @@ func smallDisk(t *testing.T) string {
 
 // sendUntilRefused starts Sieve on dir with the backend down and sends logs until Sieve has
 // refused a good number of requests.
-func sendUntilRefused(t *testing.T, dir string, env map[string]string) (*rig, *stream) {
+func sendUntilRefused(t *testing.T, dir string, env map[string]string) (*Rig, *Stream) {
 	t.Helper()
-	r := newRig(t, "crash.yaml", true, env)
-	r.opts.StorageDir, r.storage = dir, dir
-	r.start()
-	logs := newStream(loadgen.Logs, "grpc", 5000)
-	l := startLoad(t, r.proc, logs)
-	deadline := time.Now().Add(size(60*time.Second, 120*time.Second))
+	r := NewRig(t, "crash.yaml", true, env)
+	r.Opts.StorageDir, r.Storage = dir, dir
+	r.Start()
+	logs := NewStream(loadgen.Logs, "grpc", 5000)
+	l := StartLoad(t, r.Proc, logs)
+	deadline := time.Now().Add(harness.Pick(60*time.Second, 120*time.Second))
 	for {
-		_, acked, fails := logs.counts()
+		_, acked, fails := logs.Counts()
 		if fails > 20 && acked > 0 {
 			break
 		}
-		if time.Now().After(deadline) || r.proc.Exited() {
-			l.stop()
-			t.Fatalf("the queue never filled up: acked=%d failed requests=%d exited=%v", acked, fails, r.proc.Exited())
+		if time.Now().After(deadline) || r.Proc.Exited() {
+			l.Stop()
+			t.Fatalf("the queue never filled up: acked=%d failed requests=%d exited=%v", acked, fails, r.Proc.Exited())
 		}
-		pause(200 * time.Millisecond)
+		Pause(200 * time.Millisecond)
 	}
-	pause(size(2*time.Second, 10*time.Second))
-	l.stop()
+	Pause(harness.Pick(2*time.Second, 10*time.Second))
+	l.Stop()
 	return r, logs
 }
 
@@ -136,15 +137,15 @@ func fillQueueDisk(t *testing.T) *fullDisk {
 	t.Helper()
 	r, logs := sendUntilRefused(t, smallDisk(t), nil)
 	fd := &fullDisk{r: r, logs: logs}
-	fd.sent, fd.acked, fd.fails = logs.counts()
-	require.False(t, r.proc.Exited(), "Sieve died on a full disk:\n%s", r.proc.LogTail(30))
-	require.True(t, healthy(r.proc.HealthURL), "Sieve is not healthy with a full queue disk")
-	require.True(t, retryable(logs.lastError()), "a full queue must refuse retryably, got %v", logs.lastError())
-	text, err := scrape(r.proc.TelemetryURL)
+	fd.sent, fd.acked, fd.fails = logs.Counts()
+	require.False(t, r.Proc.Exited(), "Sieve died on a full disk:\n%s", r.Proc.LogTail(30))
+	require.True(t, healthy(r.Proc.HealthURL), "Sieve is not healthy with a full queue disk")
+	require.True(t, retryable(logs.LastError()), "a full queue must refuse retryably, got %v", logs.LastError())
+	text, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
-	fd.enqueueFailed = metricSum(text, "otelcol_exporter_enqueue_failed_log_records")
+	fd.enqueueFailed = text.Sum("otelcol_exporter_enqueue_failed_log_records")
 	require.Positive(t, fd.enqueueFailed, "refused records are not counted")
-	logText, err := os.ReadFile(r.proc.LogPath)
+	logText, err := os.ReadFile(r.Proc.LogPath)
 	require.NoError(t, err)
 	require.Contains(t, string(logText), "no space left on device", "the full disk is not logged")
 	fd.reserve = reserveOf(t, r)
@@ -159,29 +160,29 @@ func TestQueueDiskFullRefusesAndRecovers(t *testing.T) {
 	r, logs := fd.r, fd.logs
 	// The backend returns: everything acknowledged arrives, and once the queue drained new
 	// data is accepted again.
-	r.sink.SetFaults(sinks.Faults{})
-	r.waitDelivered(size(60*time.Second, 3*time.Minute), logs)
-	t.Logf("after the drain: %s", diskUse(r.storage))
+	r.Sink.SetFaults(sinks.Faults{})
+	r.WaitDelivered(harness.Pick(60*time.Second, 3*time.Minute), logs)
+	t.Logf("after the drain: %s", diskUse(r.Storage))
 	// The drained file gives its pages back to the disk when it is next compacted (at most
 	// every 5 s while items are refused); from then on new data must be accepted.
-	l := startLoad(t, r.proc, logs)
+	l := StartLoad(t, r.Proc, logs)
 	drained := time.Now()
 	for {
-		if _, acked, _ := logs.counts(); acked > fd.acked || time.Since(drained) > 30*time.Second {
+		if _, acked, _ := logs.Counts(); acked > fd.acked || time.Since(drained) > 30*time.Second {
 			break
 		}
-		pause(100 * time.Millisecond)
+		Pause(100 * time.Millisecond)
 	}
 	recovered := time.Since(drained)
-	pause(2 * time.Second)
-	l.stop()
-	_, ackedAfter, _ := logs.counts()
-	require.Greater(t, ackedAfter, fd.acked, "Sieve accepts nothing within 30 s of the queue draining: %s", diskUse(r.storage))
-	t.Logf("accepting again %s after the drain: %s", recovered.Round(100*time.Millisecond), diskUse(r.storage))
-	vs := r.waitDelivered(size(60*time.Second, 3*time.Minute), logs)
+	Pause(2 * time.Second)
+	l.Stop()
+	_, ackedAfter, _ := logs.Counts()
+	require.Greater(t, ackedAfter, fd.acked, "Sieve accepts nothing within 30 s of the queue draining: %s", diskUse(r.Storage))
+	t.Logf("accepting again %s after the drain: %s", recovered.Round(100*time.Millisecond), diskUse(r.Storage))
+	vs := r.WaitDelivered(harness.Pick(60*time.Second, 3*time.Minute), logs)
 	after := reserveOf(t, r)
 	t.Logf("queue disk full (2 MiB tmpfs): %srestarts=%d while_full: sent=%d acked=%d refused_requests=%d enqueue_failed_records=%.0f %s; at_end: %s; accepted_after_drain=%d",
-		r.figures(vs, logs), r.restarts, fd.sent, fd.acked, fd.fails, fd.enqueueFailed, fd.reserve, after, ackedAfter-fd.acked)
+		r.Figures(vs, logs), r.Restarts, fd.sent, fd.acked, fd.fails, fd.enqueueFailed, fd.reserve, after, ackedAfter-fd.acked)
 	require.Zero(t, after.lost, "queue bookkeeping failed for lack of space")
 }
 
@@ -191,22 +192,22 @@ func TestQueueDiskFullRefusesAndRecovers(t *testing.T) {
 func TestRestartOnFullQueueDiskLosesNothingAcknowledged(t *testing.T) {
 	fd := fillQueueDisk(t)
 	r, logs := fd.r, fd.logs
-	require.NoError(t, r.proc.Kill())
-	r.restart()
+	require.NoError(t, r.Proc.Kill())
+	r.Restart()
 	t.Cleanup(func() {
 		// Whether a loss at least shows in the restarted process' telemetry.
-		if text, err := scrape(r.proc.TelemetryURL); err == nil && t.Failed() {
+		if text, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL); err == nil && t.Failed() {
 			t.Logf("after restart: send_failed_log_records=%.0f enqueue_failed_log_records=%.0f queue_size=%.0f sent_log_records=%.0f",
-				metricSum(text, "otelcol_exporter_send_failed_log_records"), metricSum(text, "otelcol_exporter_enqueue_failed_log_records"),
-				metricSum(text, "otelcol_exporter_queue_size", `exporter="loki"`), metricSum(text, "otelcol_exporter_sent_log_records"))
-			t.Logf("log of the restarted process:\n%s", r.proc.LogTail(40))
+				text.Sum("otelcol_exporter_send_failed_log_records"), text.Sum("otelcol_exporter_enqueue_failed_log_records"),
+				text.Sum("otelcol_exporter_queue_size", "exporter", "loki"), text.Sum("otelcol_exporter_sent_log_records"))
+			t.Logf("log of the restarted process:\n%s", r.Proc.LogTail(40))
 		}
 	})
-	r.sink.SetFaults(sinks.Faults{})
-	vs := r.waitDelivered(size(60*time.Second, 3*time.Minute), logs)
+	r.Sink.SetFaults(sinks.Faults{})
+	vs := r.WaitDelivered(harness.Pick(60*time.Second, 3*time.Minute), logs)
 	after := reserveOf(t, r)
 	t.Logf("restart on full queue disk (2 MiB tmpfs): %srestarts=%d while_full: refused_requests=%d enqueue_failed_records=%.0f %s; after_restart: %s",
-		r.figures(vs, logs), r.restarts, fd.fails, fd.enqueueFailed, fd.reserve, after)
+		r.Figures(vs, logs), r.Restarts, fd.fails, fd.enqueueFailed, fd.reserve, after)
 	require.Zero(t, fd.reserve.lost+after.lost, "queue bookkeeping failed for lack of space")
 }
 
@@ -219,24 +220,24 @@ func TestFullQueueDiskUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	r, logs := fd.r, fd.logs
 	var uses []reserveUse
 	for round := range 3 {
-		l := startLoad(t, r.proc, logs)
+		l := StartLoad(t, r.Proc, logs)
 		if round == 2 {
-			r.sink.SetFaults(sinks.Faults{})
+			r.Sink.SetFaults(sinks.Faults{})
 		}
-		pause(size(3*time.Second, 15*time.Second))
+		Pause(harness.Pick(3*time.Second, 15*time.Second))
 		uses = append(uses, reserveOf(t, r))
 		if round < 2 {
-			require.NoError(t, r.proc.Kill())
-			l.stop()
-			r.restart()
+			require.NoError(t, r.Proc.Kill())
+			l.Stop()
+			r.Restart()
 			continue
 		}
-		l.stop()
+		l.Stop()
 	}
-	vs := r.waitDelivered(size(60*time.Second, 3*time.Minute), logs)
+	vs := r.WaitDelivered(harness.Pick(60*time.Second, 3*time.Minute), logs)
 	uses[len(uses)-1] = reserveOf(t, r)
 	t.Logf("full queue disk under load (2 MiB tmpfs), killed twice: %srestarts=%d while_full: refused_requests=%d %s; processes: %v; at_end: %s",
-		r.figures(vs, logs), r.restarts, fd.fails, fd.reserve, uses, diskUse(r.storage))
+		r.Figures(vs, logs), r.Restarts, fd.fails, fd.reserve, uses, diskUse(r.Storage))
 	for _, u := range append(uses, fd.reserve) {
 		require.Zero(t, u.lost, "queue bookkeeping failed for lack of space")
 	}
@@ -287,50 +288,50 @@ func overwrite(path string, off int64, n int) error {
 func TestCorruptedQueueFileDoesNotCrashLoop(t *testing.T) {
 	for _, tc := range corruptions {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, "crash.yaml", true, nil)
-			r.start()
-			logs := newStream(loadgen.Logs, "grpc", 3000)
-			l := startLoad(t, r.proc, logs)
-			pause(1500 * time.Millisecond)
-			l.stop()
-			_, ackedBefore, _ := logs.counts()
-			require.NoError(t, r.proc.Kill())
-			files, err := filepath.Glob(filepath.Join(r.storage, "exporter_loki_*"))
+			r := NewRig(t, "crash.yaml", true, nil)
+			r.Start()
+			logs := NewStream(loadgen.Logs, "grpc", 3000)
+			l := StartLoad(t, r.Proc, logs)
+			Pause(1500 * time.Millisecond)
+			l.Stop()
+			_, ackedBefore, _ := logs.Counts()
+			require.NoError(t, r.Proc.Kill())
+			files, err := filepath.Glob(filepath.Join(r.Storage, "exporter_loki_*"))
 			require.NoError(t, err)
 			require.Len(t, files, 1, "the Loki exporter's queue file")
 			fi, err := os.Stat(files[0])
 			require.NoError(t, err)
 			require.NoError(t, tc.do(files[0]))
 
-			p, err := r.proc.Launch()
+			p, err := r.Proc.Launch()
 			require.NoError(t, err)
-			r.proc = p
-			r.restarts++
+			r.Proc = p
+			r.Restarts++
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			require.NoError(t, p.WaitHealthy(ctx), "Sieve does not start with a corrupted queue file; a supervisor would restart it in a loop")
-			pause(3 * time.Second)
+			Pause(3 * time.Second)
 			require.False(t, p.Exited(), "Sieve exited after starting with a corrupted queue file:\n%s", p.LogTail(30))
 			require.True(t, healthy(p.HealthURL))
 			logText, err := os.ReadFile(p.LogPath)
 			require.NoError(t, err)
 			require.Regexp(t, `(?i)corrupt`, string(logText), "the lost queue is not logged")
-			text, err := scrape(p.TelemetryURL)
+			text, err := harness.Scrape(context.Background(), nil, p.TelemetryURL)
 			require.NoError(t, err)
-			require.Equal(t, 1.0, metricSum(text, "otelcol_file_storage_files_quarantined"), "the lost queue is not counted")
+			require.Equal(t, 1.0, text.Sum("otelcol_file_storage_files_quarantined"), "the lost queue is not counted")
 
 			// New data flows again once the backend is up. Old items may be lost; only what
 			// this process acknowledged is owed.
-			r.sink.SetFaults(sinks.Faults{})
-			fresh := newStream(loadgen.Logs, "grpc", 3000)
+			r.Sink.SetFaults(sinks.Faults{})
+			fresh := NewStream(loadgen.Logs, "grpc", 3000)
 			fresh.next = logs.next
-			l = startLoad(t, r.proc, fresh)
-			pause(1500 * time.Millisecond)
-			l.stop()
-			vs := r.waitDelivered(60*time.Second, fresh)
-			old := r.sink.Loki.Snapshot().TotalUnique() - vs[loadgen.Logs].Delivered
+			l = StartLoad(t, r.Proc, fresh)
+			Pause(1500 * time.Millisecond)
+			l.Stop()
+			vs := r.WaitDelivered(60*time.Second, fresh)
+			old := r.Sink.Loki.Snapshot().TotalUnique() - vs[loadgen.Logs].Delivered
 			t.Logf("corrupted queue (%s, %d bytes): %srestarts=%d acked_before_corruption=%d of_them_delivered=%d",
-				tc.name, fi.Size(), r.figures(vs, fresh), r.restarts, ackedBefore, old)
+				tc.name, fi.Size(), r.Figures(vs, fresh), r.Restarts, ackedBefore, old)
 		})
 	}
 }
@@ -344,19 +345,19 @@ func TestRestartWithByteBoundedQueueNearFullDiskLosesNothing(t *testing.T) {
 		"SIEVE_TEST_LOKI_QUEUE_SIZER": "bytes",
 		"SIEVE_TEST_LOKI_QUEUE_SIZE":  "800000",
 	})
-	require.True(t, retryable(logs.lastError()), "a full queue must refuse retryably, got %v", logs.lastError())
-	text, err := scrape(r.proc.TelemetryURL)
+	require.True(t, retryable(logs.LastError()), "a full queue must refuse retryably, got %v", logs.LastError())
+	text, err := harness.Scrape(context.Background(), nil, r.Proc.TelemetryURL)
 	require.NoError(t, err)
-	enqueueFailed := metricSum(text, "otelcol_exporter_enqueue_failed_log_records")
+	enqueueFailed := text.Sum("otelcol_exporter_enqueue_failed_log_records")
 	require.Positive(t, enqueueFailed, "refused records are not counted")
-	logText, err := os.ReadFile(r.proc.LogPath)
+	logText, err := os.ReadFile(r.Proc.LogPath)
 	require.NoError(t, err)
 	require.NotContains(t, string(logText), "no space left on device", "the queue bound must keep the disk from filling")
-	require.NoError(t, r.proc.Kill())
-	r.restart()
-	r.sink.SetFaults(sinks.Faults{})
-	vs := r.waitDelivered(size(60*time.Second, 3*time.Minute), logs)
-	_, _, fails := logs.counts()
+	require.NoError(t, r.Proc.Kill())
+	r.Restart()
+	r.Sink.SetFaults(sinks.Faults{})
+	vs := r.WaitDelivered(harness.Pick(60*time.Second, 3*time.Minute), logs)
+	_, _, fails := logs.Counts()
 	t.Logf("restart with byte-bounded queue (800 kB on 2 MiB tmpfs): %srestarts=%d refused_requests=%d enqueue_failed_records=%.0f",
-		r.figures(vs, logs), r.restarts, fails, enqueueFailed)
+		r.Figures(vs, logs), r.Restarts, fails, enqueueFailed)
 }

@@ -16,4 +16,6 @@
 // "Nothing lost" means every item Sieve acknowledged reaches the sink at least once, with the
 // content that was sent; duplicates are counted and logged. Each test logs one line of figures.
 // The tests are short by default; SIEVE_LONG=1 runs them longer and larger (`make faults`).
+// The rig (rig.go) is in the package proper so that other suites can drive these exporters the
+// same way.
 package exporterfaults

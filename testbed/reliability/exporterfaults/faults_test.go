@@ -2,12 +2,10 @@ package exporterfaults
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,28 +13,28 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
-	"github.com/sieveobs/sieve/testbed/sieveproc"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
 
 // orderConfig is the config whose data lets the sink judge order: Loki streams repeat by
 // nature; remote-write series only repeat once the ID leaves the labels.
-func orderConfig(b backend) string {
-	if b == prwBackend {
+func orderConfig(b Backend) string {
+	if b == PRWBackend {
 		return "prw-order.yaml"
 	}
 	return "loki.yaml"
 }
 
-func idConfig(b backend) string {
-	if b == prwBackend {
+func idConfig(b Backend) string {
+	if b == PRWBackend {
 		return "prw.yaml"
 	}
 	return "loki.yaml"
 }
 
-func backends() []backend { return []backend{lokiBackend, prwBackend} }
+func backends() []Backend { return []Backend{LokiBackend, PRWBackend} }
 
 // sumAcked adds up the acked items of several runs.
 func sumAcked(sts ...loadgen.Stats) (sent, acked uint64) {
@@ -48,23 +46,23 @@ func sumAcked(sts ...loadgen.Stats) (sent, acked uint64) {
 }
 
 // hold keeps a fault in place for d while polling Sieve, which must not exit.
-func (r *rig) hold(d time.Duration) {
+func (r *Rig) hold(d time.Duration) {
 	r.t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		require.False(r.t, r.sieve.Exited(), "sieve exited:\n%s", r.sieve.LogTail(40))
+		require.False(r.t, r.Sieve.Exited(), "sieve exited:\n%s", r.Sieve.LogTail(40))
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // settle waits until no request has reached the backend for quiet (a retry that should not
 // happen would show up in that time), bounded by timeout.
-func (r *rig) settle(quiet, timeout time.Duration) {
+func (r *Rig) settle(quiet, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	last, lastChange := len(r.attempts()), time.Now()
+	last, lastChange := len(r.Attempts()), time.Now()
 	for time.Now().Before(deadline) && time.Since(lastChange) < quiet {
 		time.Sleep(100 * time.Millisecond)
-		if n := len(r.attempts()); n != last {
+		if n := len(r.Attempts()); n != last {
 			last, lastChange = n, time.Now()
 		}
 	}
@@ -75,34 +73,34 @@ func (r *rig) settle(quiet, timeout time.Duration) {
 // series still in time order.
 func TestBackendDownThenUp(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			r := start(t, b, orderConfig(b), nil)
+		t.Run(b.Name, func(t *testing.T) {
+			r := Start(t, b, orderConfig(b), nil)
 			ctx := context.Background()
 			// Some data arrives before the outage so the order check spans it.
-			before := r.send(ctx, load{requests: 20, concurrency: 1})
-			r.waitDelivered(before.Acked(), false, 30*time.Second)
+			before := r.Send(ctx, Load{Requests: 20, Concurrency: 1})
+			r.WaitDelivered(before.Acked(), false, 30*time.Second)
 
-			r.sink.SetFaults(sinks.Faults{Down: true})
-			outage := scale(6*time.Second, 60*time.Second)
+			r.Sink.SetFaults(sinks.Faults{Down: true})
+			outage := harness.Pick(6*time.Second, 60*time.Second)
 			downAt := time.Now()
-			during := r.send(ctx, load{duration: outage / 2, rate: scale(20_000.0, 50_000.0), concurrency: 1})
+			during := r.Send(ctx, Load{Duration: outage / 2, Rate: harness.Pick(20_000.0, 50_000.0), Concurrency: 1})
 			r.hold(outage - time.Since(downAt))
-			refused := len(r.attempts())
-			r.sink.SetFaults(sinks.Faults{})
+			refused := len(r.Attempts())
+			r.Sink.SetFaults(sinks.Faults{})
 			upAt := time.Now()
 
-			after := r.send(ctx, load{requests: 20, concurrency: 1})
+			after := r.Send(ctx, Load{Requests: 20, Concurrency: 1})
 			sent, acked := sumAcked(before, during, after)
-			drain := r.waitDelivered(acked, false, scale(60*time.Second, 5*time.Minute))
-			got := r.delivered()
-			miss, ids := r.missing(false)
-			t.Logf("%s", figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
-				"attempts", len(r.attempts()), "attempts_while_down", refused, "outage_s", time.Since(downAt).Seconds()-time.Since(upAt).Seconds(),
-				"drain_s", drain.Seconds(), "out_of_order", r.outOfOrder(), "failed_requests", during.FailedRequests))
+			drain := r.WaitDelivered(acked, false, harness.Pick(60*time.Second, 5*time.Minute))
+			got := r.Delivered()
+			miss, ids := r.Missing(false)
+			t.Logf("%s", Figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
+				"attempts", len(r.Attempts()), "attempts_while_down", refused, "outage_s", time.Since(downAt).Seconds()-time.Since(upAt).Seconds(),
+				"drain_s", drain.Seconds(), "out_of_order", r.OutOfOrder(), "failed_requests", during.FailedRequests))
 			require.Zero(t, during.FailedRequests, "the queue holds the outage: nothing may be refused (%s)", during.LastError)
 			require.Zero(t, miss, "acknowledged items lost, e.g. %v", ids)
 			require.Positive(t, refused, "the outage was never noticed by the exporter")
-			r.requireIntact()
+			r.RequireIntact()
 		})
 	}
 }
@@ -111,28 +109,28 @@ func TestBackendDownThenUp(t *testing.T) {
 // everything through.
 func TestServerErrors(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			r := start(t, b, idConfig(b), nil)
+		t.Run(b.Name, func(t *testing.T) {
+			r := Start(t, b, idConfig(b), nil)
 			ctx := context.Background()
 			var sts []loadgen.Stats
 			for _, code := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable} {
-				r.sink.SetFaults(sinks.Faults{StatusCode: code, Ratio: 0.7})
-				sts = append(sts, r.send(ctx, load{duration: scale(2*time.Second, 30*time.Second), rate: scale(20_000.0, 50_000.0), concurrency: 1}))
+				r.Sink.SetFaults(sinks.Faults{StatusCode: code, Ratio: 0.7})
+				sts = append(sts, r.Send(ctx, Load{Duration: harness.Pick(2*time.Second, 30*time.Second), Rate: harness.Pick(20_000.0, 50_000.0), Concurrency: 1}))
 			}
 			sent, acked := sumAcked(sts...)
-			drain := r.waitDelivered(acked, false, scale(60*time.Second, 5*time.Minute))
-			refused := r.sink.Refused()
-			r.sink.SetFaults(sinks.Faults{})
-			got := r.delivered()
-			miss, ids := r.missing(false)
-			t.Logf("%s", figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
-				"attempts", len(r.attempts()), "refused", refused, "drain_s", drain.Seconds(), "out_of_order", r.outOfOrder()))
+			drain := r.WaitDelivered(acked, false, harness.Pick(60*time.Second, 5*time.Minute))
+			refused := r.Sink.Refused()
+			r.Sink.SetFaults(sinks.Faults{})
+			got := r.Delivered()
+			miss, ids := r.Missing(false)
+			t.Logf("%s", Figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
+				"attempts", len(r.Attempts()), "refused", refused, "drain_s", drain.Seconds(), "out_of_order", r.OutOfOrder()))
 			for _, st := range sts {
 				require.Zero(t, st.FailedRequests, st.LastError)
 			}
 			require.Zero(t, miss, "acknowledged items lost, e.g. %v", ids)
 			require.Positive(t, refused)
-			r.requireIntact()
+			r.RequireIntact()
 		})
 	}
 }
@@ -142,21 +140,21 @@ func TestServerErrors(t *testing.T) {
 func TestRetryAfterHonoured(t *testing.T) {
 	const retryAfter = 2 * time.Second
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			// The exporter's own backoff (100ms) is far shorter than Retry-After: a retry that
 			// ignored the header would come back within it.
-			r := start(t, b, idConfig(b), nil)
+			r := Start(t, b, idConfig(b), nil)
 			ctx := context.Background()
-			r.sink.SetFaults(sinks.Faults{StatusCode: http.StatusTooManyRequests, Ratio: 0.5, RetryAfter: retryAfter})
-			st := r.send(ctx, load{duration: scale(3*time.Second, 40*time.Second), rate: scale(10_000.0, 30_000.0), concurrency: 1})
-			drain := r.waitDelivered(st.Acked(), false, scale(90*time.Second, 5*time.Minute))
-			r.sink.SetFaults(sinks.Faults{})
+			r.Sink.SetFaults(sinks.Faults{StatusCode: http.StatusTooManyRequests, Ratio: 0.5, RetryAfter: retryAfter})
+			st := r.Send(ctx, Load{Duration: harness.Pick(3*time.Second, 40*time.Second), Rate: harness.Pick(10_000.0, 30_000.0), Concurrency: 1})
+			drain := r.WaitDelivered(st.Acked(), false, harness.Pick(90*time.Second, 5*time.Minute))
+			r.Sink.SetFaults(sinks.Faults{})
 
 			// Retries are recognised by their body: bodies carry unique IDs.
 			last := map[uint64]sinks.Attempt{}
 			retries, early := 0, 0
 			minGap := time.Duration(-1)
-			for _, a := range r.attempts() {
+			for _, a := range r.Attempts() {
 				if prev, ok := last[a.Body]; ok && prev.Status == http.StatusTooManyRequests {
 					retries++
 					gap := a.At.Sub(prev.Answered)
@@ -169,19 +167,19 @@ func TestRetryAfterHonoured(t *testing.T) {
 				}
 				last[a.Body] = a
 			}
-			got := r.delivered()
-			miss, ids := r.missing(false)
+			got := r.Delivered()
+			miss, ids := r.Missing(false)
 			// What is still queued tells a slow drain from a loss when the wait gives up.
-			tel := r.telemetry()
-			t.Logf("%s", figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
-				"attempts", len(r.attempts()), "throttled", r.sink.Refused(), "retries", retries, "retries_before_retry_after", early,
+			tel := r.Telemetry()
+			t.Logf("%s", Figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
+				"attempts", len(r.Attempts()), "throttled", r.Sink.Refused(), "retries", retries, "retries_before_retry_after", early,
 				"min_retry_gap_s", minGap.Seconds(), "drain_s", drain.Seconds(),
-				"queue_size_at_end", metric(tel, "otelcol_exporter_queue_size"), "send_failed", metric(tel, "otelcol_exporter_send_failed_"+b.unit())))
+				"queue_size_at_end", tel.Sum("otelcol_exporter_queue_size"), "send_failed", tel.Sum("otelcol_exporter_send_failed_"+b.Unit())))
 			require.Zero(t, st.FailedRequests, st.LastError)
 			require.Positive(t, retries, "no throttled request was retried with the same body")
 			require.Zero(t, early, "requests retried before Retry-After elapsed (shortest gap %s)", minGap)
 			require.Zero(t, miss, "acknowledged items lost, e.g. %v", ids)
-			r.requireIntact()
+			r.RequireIntact()
 		})
 	}
 }
@@ -194,15 +192,15 @@ func TestPermanentErrors(t *testing.T) {
 		reason  string // requests_failed reason
 		dropped string // entries/samples dropped reason
 	}
-	cases := map[backend][]tc{
-		lokiBackend: {
+	cases := map[Backend][]tc{
+		LokiBackend: {
 			{"400", sinks.Faults{StatusCode: 400, Ratio: 0.3}, "bad_request", "rejected"},
 			{"401", sinks.Faults{StatusCode: 401, Ratio: 0.3}, "client_error", "rejected"},
 			{"404", sinks.Faults{StatusCode: 404, Ratio: 0.3}, "client_error", "rejected"},
 			{"413", sinks.Faults{StatusCode: 413, Ratio: 0.3}, "client_error", "rejected"},
 			{"partial_400", sinks.Faults{StatusCode: 400, Ratio: 0.5, Partial: 0.25}, "partial_rejection", "partial_rejection"},
 		},
-		prwBackend: {
+		PRWBackend: {
 			{"400", sinks.Faults{StatusCode: 400, Ratio: 0.3}, "client_error", "rejected"},
 			{"401", sinks.Faults{StatusCode: 401, Ratio: 0.3}, "client_error", "rejected"},
 			{"404", sinks.Faults{StatusCode: 404, Ratio: 0.3}, "client_error", "rejected"},
@@ -210,27 +208,27 @@ func TestPermanentErrors(t *testing.T) {
 		},
 	}
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			r := start(t, b, idConfig(b), nil)
+		t.Run(b.Name, func(t *testing.T) {
+			r := Start(t, b, idConfig(b), nil)
 			prefix := "otelcol_exporter_loki_"
 			droppedName := prefix + "entries_dropped"
-			if b == prwBackend {
+			if b == PRWBackend {
 				prefix = "otelcol_exporter_prometheus_remote_write_"
 				droppedName = prefix + "samples_dropped"
 			}
 			for _, c := range cases[b] {
 				t.Run(c.name, func(t *testing.T) {
-					tel0 := r.telemetry()
-					seen := len(r.attempts())
-					before := r.delivered()
-					r.sink.SetFaults(c.faults)
-					st := r.send(context.Background(), load{duration: scale(2*time.Second, 20*time.Second), rate: scale(20_000.0, 50_000.0), concurrency: 1})
-					r.waitDelivered(r.sentTotal(), true, scale(60*time.Second, 5*time.Minute))
+					tel0 := r.Telemetry()
+					seen := len(r.Attempts())
+					before := r.Delivered()
+					r.Sink.SetFaults(c.faults)
+					st := r.Send(context.Background(), Load{Duration: harness.Pick(2*time.Second, 20*time.Second), Rate: harness.Pick(20_000.0, 50_000.0), Concurrency: 1})
+					r.WaitDelivered(r.sentTotal(), true, harness.Pick(60*time.Second, 5*time.Minute))
 					// A retry of a refused request would come within the exporter's backoff (100ms).
 					r.settle(2*time.Second, 20*time.Second)
-					r.sink.SetFaults(sinks.Faults{})
+					r.Sink.SetFaults(sinks.Faults{})
 
-					all := r.attempts()
+					all := r.Attempts()
 					count := map[uint64]int{}
 					for _, a := range all {
 						count[a.Body]++
@@ -250,18 +248,18 @@ func TestPermanentErrors(t *testing.T) {
 							retried++
 						}
 					}
-					tel := r.telemetry()
+					tel := r.Telemetry()
 					delta := func(name string, labels ...string) float64 {
-						return metric(tel, name, labels...) - metric(tel0, name, labels...)
+						return tel.Sum(name, labels...) - tel0.Sum(name, labels...)
 					}
 					failedReq := delta(prefix+"requests_failed", "reason", c.reason)
 					dropped := delta(droppedName, "reason", c.dropped)
-					got := r.delivered()
-					miss, ids := r.missing(true)
-					t.Logf("%s", figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique()-before.TotalUnique(),
+					got := r.Delivered()
+					miss, ids := r.Missing(true)
+					t.Logf("%s", Figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique()-before.TotalUnique(),
 						"duplicates", got.TotalDuplicates()-before.TotalDuplicates(), "attempts", len(all)-seen, "refused_requests", refused, "refused_items", refusedItems, "ignored_items", ignored, "retried_refused", retried,
 						"telemetry_requests_failed", failedReq, "telemetry_dropped", dropped, "reason", c.dropped,
-						"send_failed", delta("otelcol_exporter_send_failed_"+b.unit())))
+						"send_failed", delta("otelcol_exporter_send_failed_"+b.Unit())))
 					require.Zero(t, st.FailedRequests, st.LastError)
 					require.Positive(t, refused, "the fault never hit a request")
 					require.Zero(t, retried, "a permanently refused request was sent more than once")
@@ -273,7 +271,7 @@ func TestPermanentErrors(t *testing.T) {
 					} else {
 						require.InDelta(t, float64(refusedItems), dropped, 0, "dropped{reason=%q}", c.dropped)
 					}
-					r.requireIntact()
+					r.RequireIntact()
 				})
 			}
 		})
@@ -281,7 +279,7 @@ func TestPermanentErrors(t *testing.T) {
 }
 
 // sentTotal counts the items of every run so far.
-func (r *rig) sentTotal() uint64 {
+func (r *Rig) sentTotal() uint64 {
 	var n uint64
 	for _, sr := range r.ranges {
 		n += sr.n * r.items
@@ -297,12 +295,12 @@ func TestSlowBackendBoundsMemory(t *testing.T) {
 	// stays full.
 	const maxGrowth = 200.0
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			config := map[backend]string{lokiBackend: "loki-memory.yaml", prwBackend: "prw-memory.yaml"}[b]
-			r := start(t, b, config, nil)
+		t.Run(b.Name, func(t *testing.T) {
+			config := map[Backend]string{LokiBackend: "loki-memory.yaml", PRWBackend: "prw-memory.yaml"}[b]
+			r := Start(t, b, config, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			idle := r.rssMiB()
+			idle := r.RSSMiB()
 
 			var (
 				mu   sync.Mutex
@@ -318,23 +316,23 @@ func TestSlowBackendBoundsMemory(t *testing.T) {
 						return
 					case <-tick.C:
 					}
-					if v := metric(r.telemetryQuiet(), "otelcol_process_memory_rss") / (1 << 20); v > 0 {
+					if v := r.telemetryQuiet().Sum("otelcol_process_memory_rss") / (1 << 20); v > 0 {
 						mu.Lock()
 						peak = max(peak, v)
 						mu.Unlock()
 					}
 				}
 			})
-			r.sink.SetFaults(sinks.Faults{Latency: time.Second})
-			st := r.send(ctx, load{duration: scale(8*time.Second, 60*time.Second), concurrency: 4})
-			r.sink.SetFaults(sinks.Faults{})
-			drain := r.waitDelivered(st.Acked(), false, scale(90*time.Second, 5*time.Minute))
+			r.Sink.SetFaults(sinks.Faults{Latency: time.Second})
+			st := r.Send(ctx, Load{Duration: harness.Pick(8*time.Second, 60*time.Second), Concurrency: 4})
+			r.Sink.SetFaults(sinks.Faults{})
+			drain := r.WaitDelivered(st.Acked(), false, harness.Pick(90*time.Second, 5*time.Minute))
 			cancel()
 			wg.Wait()
 
-			got := r.delivered()
-			t.Logf("%s", figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
-				"attempts", len(r.attempts()), "failed_requests", st.FailedRequests, "last_error", strings.ReplaceAll(st.LastError, " ", "_"),
+			got := r.Delivered()
+			t.Logf("%s", Figures("test", t.Name(), "sent", st.Sent(), "acked", st.Acked(), "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
+				"attempts", len(r.Attempts()), "failed_requests", st.FailedRequests, "last_error", strings.ReplaceAll(st.LastError, " ", "_"),
 				"rss_idle_mib", idle, "rss_peak_mib", peak, "drain_s", drain.Seconds()))
 			require.Positive(t, st.FailedRequests, "a full queue must refuse senders")
 			require.Contains(t, st.LastError, "Unavailable", "refusals must be retryable for the sender")
@@ -344,38 +342,18 @@ func TestSlowBackendBoundsMemory(t *testing.T) {
 			require.Positive(t, peak)
 			require.LessOrEqual(t, peak-idle, maxGrowth, "resident memory growth with a full queue")
 			// Several senders interleave, so only content is judged here, not order.
-			bad, msgs := r.sink.ContentErrors()
+			bad, msgs := r.Sink.ContentErrors()
 			require.Zero(t, bad, "items delivered with content other than what was sent: %v", msgs)
-			require.Empty(t, r.sink.DecodeFailures())
+			require.Empty(t, r.Sink.DecodeFailures())
 		})
 	}
 }
 
-// telemetryQuiet scrapes without failing the test, for use outside the test goroutine.
-func (r *rig) telemetryQuiet() map[string]float64 {
-	resp, err := http.Get(r.sieve.TelemetryURL)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
+// telemetryQuiet scrapes without failing the test, for use outside the test goroutine; a failed
+// scrape reads as no series.
+func (r *Rig) telemetryQuiet() harness.Metrics {
+	m, _ := harness.Scrape(context.Background(), nil, r.Sieve.TelemetryURL)
+	return m
 }
 
 // Fault 6: retries while requests are in flight in parallel (the remote-write exporter's
@@ -383,43 +361,43 @@ func (r *rig) telemetryQuiet() map[string]float64 {
 // a newer one. The Loki exporter keeps order with a single queue consumer and refuses more.
 func TestConcurrentRetriesKeepOrder(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			env := map[string]string{}
-			if b == prwBackend {
-				env["TEST_SHARDS"] = scale("4", "8")
+			if b == PRWBackend {
+				env["TEST_SHARDS"] = harness.Pick("4", "8")
 			}
-			r := start(t, b, orderConfig(b), env)
+			r := Start(t, b, orderConfig(b), env)
 			ctx := context.Background()
 			var sts []loadgen.Stats
 			for _, ratio := range []float64{0.5, 0.2} {
-				r.sink.SetFaults(sinks.Faults{StatusCode: http.StatusInternalServerError, Ratio: ratio})
-				sts = append(sts, r.send(ctx, load{duration: scale(3*time.Second, 30*time.Second), rate: scale(20_000.0, 50_000.0), concurrency: 1}))
+				r.Sink.SetFaults(sinks.Faults{StatusCode: http.StatusInternalServerError, Ratio: ratio})
+				sts = append(sts, r.Send(ctx, Load{Duration: harness.Pick(3*time.Second, 30*time.Second), Rate: harness.Pick(20_000.0, 50_000.0), Concurrency: 1}))
 			}
 			sent, acked := sumAcked(sts...)
-			drain := r.waitDelivered(acked, false, scale(60*time.Second, 5*time.Minute))
-			refused := r.sink.Refused()
-			r.sink.SetFaults(sinks.Faults{})
-			got := r.delivered()
-			miss, ids := r.missing(false)
+			drain := r.WaitDelivered(acked, false, harness.Pick(60*time.Second, 5*time.Minute))
+			refused := r.Sink.Refused()
+			r.Sink.SetFaults(sinks.Faults{})
+			got := r.Delivered()
+			miss, ids := r.Missing(false)
 			var parallel int
-			at := r.attempts()
+			at := r.Attempts()
 			for i := 1; i < len(at); i++ {
 				if at[i].At.Before(at[i-1].Answered) {
 					parallel++
 				}
 			}
-			t.Logf("%s", figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
-				"attempts", len(at), "refused", refused, "overlapping_attempts", parallel, "out_of_order", r.outOfOrder(), "drain_s", drain.Seconds()))
+			t.Logf("%s", Figures("test", t.Name(), "sent", sent, "acked", acked, "delivered", got.TotalUnique(), "duplicates", got.TotalDuplicates(),
+				"attempts", len(at), "refused", refused, "overlapping_attempts", parallel, "out_of_order", r.OutOfOrder(), "drain_s", drain.Seconds()))
 			require.Zero(t, miss, "acknowledged items lost, e.g. %v", ids)
 			require.Positive(t, refused)
-			if b == prwBackend {
+			if b == PRWBackend {
 				require.Positive(t, parallel, "shards never sent in parallel: the test did not exercise concurrency")
 			}
-			r.requireIntact()
+			r.RequireIntact()
 		})
 	}
 	t.Run("loki_refuses_several_consumers", func(t *testing.T) {
-		bin, err := sieveproc.Binary()
+		bin, err := harness.SieveBinary()
 		require.NoError(t, err)
 		_, file, _, _ := runtime.Caller(0)
 		cmd := exec.Command(bin, "validate", "--config", filepath.Join(filepath.Dir(file), "testdata", "loki.yaml"))

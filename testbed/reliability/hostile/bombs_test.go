@@ -27,6 +27,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	grpcgzip "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
+
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 var otlpPaths = []string{"/v1/logs", "/v1/traces", "/v1/metrics"}
@@ -141,9 +143,9 @@ func postOTLP(ctx context.Context, client *http.Client, url, encoding string, bo
 // them would take, and Sieve must keep accepting valid data.
 func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 	limits := shippedReceiverLimits(t, "configs/gateway.yaml")
-	inflated := pick[int64](256*mib, 1024*mib)
-	concurrency := pick(4, 16)
-	rounds := pick(2, 5)
+	inflated := harness.Pick[int64](256*mib, 1024*mib)
+	concurrency := harness.Pick(4, 16)
+	rounds := harness.Pick(2, 5)
 	// Each request in flight may hold up to the body limit twice (received and inflated), plus
 	// the decoder's state; the rest is runtime headroom. Inflating even one bomb needs more.
 	budget := int64(concurrency)*3*limits.HTTPMaxBody + 128*mib
@@ -156,9 +158,8 @@ func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 	t.Logf("built %d bombs in %v (inflating to %d MiB each)", len(bombs), time.Since(buildStart).Round(time.Millisecond), inflated/mib)
 
 	sieve, _ := startGateway(t, nil)
-	pid := pidOf(t, sieve)
-	w := watchRSS(t, pid)
-	base := w.base
+	w := watchRSS(t, sieve.PID())
+	base := w.FirstBytes()
 	client := &http.Client{Timeout: 2 * time.Minute}
 	ctx := context.Background()
 
@@ -193,7 +194,7 @@ func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 				require.NoError(t, err)
 			}
 			t.Logf("%d requests of %d KiB (inflating to %d MiB) refused in %v; peak RSS so far %d MiB",
-				concurrency*rounds, len(b.body)>>10, b.inflated/mib, time.Since(start).Round(time.Millisecond), w.Peak()/mib)
+				concurrency*rounds, len(b.body)>>10, b.inflated/mib, time.Since(start).Round(time.Millisecond), w.PeakBytes()/mib)
 		})
 	}
 
@@ -207,7 +208,7 @@ func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 		size       int
 		compressor string
 	}{
-		{"gzip bomb", pick(64, 256) * mib, grpcgzip.Name},
+		{"gzip bomb", harness.Pick(64, 256) * mib, grpcgzip.Name},
 		{"oversized", grpcLimit + mib, ""},
 	} {
 		t.Run("grpc/"+tc.name, func(t *testing.T) {
@@ -233,7 +234,7 @@ func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 				require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 			}
 			t.Logf("%d messages of %d MiB (%s) refused with ResourceExhausted in %v; peak RSS so far %d MiB",
-				concurrency, tc.size/mib, tc.name, time.Since(start).Round(time.Millisecond), w.Peak()/mib)
+				concurrency, tc.size/mib, tc.name, time.Since(start).Round(time.Millisecond), w.PeakBytes()/mib)
 		})
 	}
 
@@ -248,8 +249,8 @@ func TestCompressionBombsAndOversizedBodies(t *testing.T) {
 
 	w.Stop()
 	t.Logf("Sieve RSS: %d MiB before, peak %d MiB (+%d MiB; budget +%d MiB, one inflated bomb %d MiB)",
-		base/mib, w.Peak()/mib, (w.Peak()-base)/mib, budget/mib, inflated/mib)
-	require.Less(t, w.Peak()-base, budget, "resident memory grew beyond what the limits allow")
+		base/mib, w.PeakBytes()/mib, (w.PeakBytes()-base)/mib, budget/mib, inflated/mib)
+	require.Less(t, w.PeakBytes()-base, budget, "resident memory grew beyond what the limits allow")
 }
 
 // rawCodec sends bytes as they are, so that a message can be larger than any real export.
@@ -270,8 +271,8 @@ func (rawCodec) Name() string                { return "proto" }
 func TestSlowClientsAreCutOff(t *testing.T) {
 	limits := shippedReceiverLimits(t, "configs/gateway.yaml")
 	sieve, _ := startGateway(t, nil)
-	w := watchRSS(t, pidOf(t, sieve))
-	conns := pick(50, 500)
+	w := watchRSS(t, sieve.PID())
+	conns := harness.Pick(50, 500)
 
 	for _, tc := range []struct {
 		name    string
@@ -310,7 +311,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				require.LessOrEqual(t, r.open, tc.timeout+3*time.Second, "connection held open beyond the timeout")
 				slowest = max(slowest, r.open)
 			}
-			t.Logf("%d slow-%s clients cut off after at most %v (timeout %v); peak RSS %d MiB", conns, tc.name, slowest.Round(100*time.Millisecond), tc.timeout, w.Peak()/mib)
+			t.Logf("%d slow-%s clients cut off after at most %v (timeout %v); peak RSS %d MiB", conns, tc.name, slowest.Round(100*time.Millisecond), tc.timeout, w.PeakBytes()/mib)
 		})
 	}
 	t.Cleanup(func() { requireHealthy(t, sieve) })
@@ -397,12 +398,12 @@ func (windowBombCompressor) Name() string { return "zstd" }
 func TestGRPCZstdWindowBomb(t *testing.T) {
 	encoding.RegisterCompressor(windowBombCompressor{frame: zstdWindowBomb(256 * mib)})
 	sieve, _ := startGateway(t, nil)
-	w := watchRSS(t, pidOf(t, sieve))
+	w := watchRSS(t, sieve.PID())
 	conn, err := grpc.NewClient(sieve.OTLPGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	require.NoError(t, err)
 	defer conn.Close()
-	concurrency, rounds := 4, pick(8, 32)
+	concurrency, rounds := 4, harness.Pick(8, 32)
 	msg := []byte{0x0a, 0x00}
 	for r := 0; r < rounds; r++ {
 		var wg sync.WaitGroup
@@ -422,10 +423,10 @@ func TestGRPCZstdWindowBomb(t *testing.T) {
 			// decoder that takes the window stops at the message size limit. Neither is retried.
 			require.Contains(t, []codes.Code{codes.Internal, codes.ResourceExhausted}, status.Code(err), "%v", err)
 		}
-		t.Logf("round %d: %d requests of %d KiB refused; peak RSS %d MiB (started at %d MiB)", r, concurrency, len(zstdWindowBomb(256*mib))>>10, w.Peak()/mib, w.base/mib)
+		t.Logf("round %d: %d requests of %d KiB refused; peak RSS %d MiB (started at %d MiB)", r, concurrency, len(zstdWindowBomb(256*mib))>>10, w.PeakBytes()/mib, w.FirstBytes()/mib)
 	}
 	w.Stop()
 	requireHealthy(t, sieve)
 	// The other bombs stay within concurrency x 3 x the message limit; this one must too.
-	require.Less(t, w.Peak()-w.base, int64(concurrency)*3*16*mib+128*mib)
+	require.Less(t, w.PeakBytes()-w.FirstBytes(), int64(concurrency)*3*16*mib+128*mib)
 }

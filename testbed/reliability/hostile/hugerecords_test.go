@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // hugeBatch is one OTLP request of records the gateway keeps (errors with a uid).
@@ -41,13 +42,13 @@ func errorRecord(lrs plog.LogRecordSlice, now time.Time, i int) plog.LogRecord {
 func TestHugeRecordsReachLokiWithinItsLimits(t *testing.T) {
 	loki := backends.StartLoki(t, backends.LokiOptions{})
 	sieve, _ := startGateway(t, map[string]string{"SIEVE_LOKI_PUSH_URL": loki.PushURL()})
-	w := watchRSS(t, pidOf(t, sieve))
-	base := w.base
+	w := watchRSS(t, sieve.PID())
+	base := w.FirstBytes()
 
 	const megabyte = 1 << 20
-	wide := pick(20, 200)
-	bigOnes := pick(12, 60)
-	distinct := pick(50_000, 1_000_000)
+	wide := harness.Pick(20, 200)
+	bigOnes := harness.Pick(12, 60)
+	distinct := harness.Pick(50_000, 1_000_000)
 	const perRequest = 10_000 // distinct services per request: about 1 MB of OTLP
 
 	now := time.Now()
@@ -120,10 +121,10 @@ func TestHugeRecordsReachLokiWithinItsLimits(t *testing.T) {
 	t.Logf("sent %d records in %d requests (largest %d KiB) in %v: %v", total, len(batches), maxBody>>10, time.Since(start).Round(time.Millisecond), sent)
 
 	tel := sieve.TelemetryURL
-	deadline := time.Now().Add(pick(3*time.Minute, 15*time.Minute))
-	for metricSum(t, tel, "otelcol_exporter_loki_entries_sent") < float64(total) {
+	deadline := time.Now().Add(harness.Pick(3*time.Minute, 15*time.Minute))
+	for harness.SumAt(t, tel, "otelcol_exporter_loki_entries_sent") < float64(total) {
 		require.True(t, time.Now().Before(deadline), "Loki accepted %v of %d entries; sieve log:\n%s",
-			metricSum(t, tel, "otelcol_exporter_loki_entries_sent"), total, sieve.LogTail(20))
+			harness.SumAt(t, tel, "otelcol_exporter_loki_entries_sent"), total, sieve.LogTail(20))
 		requireHealthy(t, sieve)
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -131,14 +132,14 @@ func TestHugeRecordsReachLokiWithinItsLimits(t *testing.T) {
 	elapsed := time.Since(start)
 
 	// Sieve's side: everything delivered, nothing refused by Loki, every adjustment counted.
-	require.Equal(t, float64(total), metricSum(t, tel, "otelcol_exporter_loki_entries_sent"))
-	require.Zero(t, metricSum(t, tel, "otelcol_exporter_loki_entries_dropped"), "entries dropped")
-	require.Zero(t, metricSum(t, tel, "otelcol_exporter_loki_requests_failed"), "push requests failed")
-	require.Zero(t, metricSum(t, tel, "otelcol_exporter_send_failed_log_records"))
-	truncated := metricSum(t, tel, "otelcol_exporter_loki_lines_truncated")
-	smTruncated := metricSum(t, tel, "otelcol_exporter_loki_structured_metadata_truncated")
-	budget := metricSum(t, tel, "otelcol_exporter_loki_labels_demoted", `reason="value_budget"`)
-	tooLong := metricSum(t, tel, "otelcol_exporter_loki_labels_demoted", `reason="value_too_long"`)
+	require.Equal(t, float64(total), harness.SumAt(t, tel, "otelcol_exporter_loki_entries_sent"))
+	require.Zero(t, harness.SumAt(t, tel, "otelcol_exporter_loki_entries_dropped"), "entries dropped")
+	require.Zero(t, harness.SumAt(t, tel, "otelcol_exporter_loki_requests_failed"), "push requests failed")
+	require.Zero(t, harness.SumAt(t, tel, "otelcol_exporter_send_failed_log_records"))
+	truncated := harness.SumAt(t, tel, "otelcol_exporter_loki_lines_truncated")
+	smTruncated := harness.SumAt(t, tel, "otelcol_exporter_loki_structured_metadata_truncated")
+	budget := harness.SumAt(t, tel, "otelcol_exporter_loki_labels_demoted", "reason", "value_budget")
+	tooLong := harness.SumAt(t, tel, "otelcol_exporter_loki_labels_demoted", "reason", "value_too_long")
 	require.GreaterOrEqual(t, truncated, float64(sent["1 MB body and attribute"]), "1 MB bodies must be truncated")
 	require.GreaterOrEqual(t, smTruncated, float64(sent["10k attributes"]+sent["1 MB body and attribute"]), "oversized structured metadata must be cut")
 	// Resource labels are decided once per resource: one demotion for each of its two
@@ -149,8 +150,8 @@ func TestHugeRecordsReachLokiWithinItsLimits(t *testing.T) {
 	require.GreaterOrEqual(t, budget, float64(distinct-1000))
 
 	// Loki's side: nothing discarded, every line received.
-	discarded := metricSum(t, loki.URL+"/metrics", "loki_discarded_samples_total")
-	received := metricSum(t, loki.URL+"/metrics", "loki_distributor_lines_received_total")
+	discarded := harness.SumAt(t, loki.URL+"/metrics", "loki_discarded_samples_total")
+	received := harness.SumAt(t, loki.URL+"/metrics", "loki_distributor_lines_received_total")
 	require.Zero(t, discarded, "Loki discarded entries")
 	require.Equal(t, float64(total), received)
 	values, err := loki.LabelValues(context.Background(), "", "service_name", now.Add(-time.Hour), time.Now().Add(time.Minute))
@@ -160,7 +161,7 @@ func TestHugeRecordsReachLokiWithinItsLimits(t *testing.T) {
 
 	t.Logf("delivered %d entries in %v: %v lines truncated, %v structured metadata cut, %v label values demoted for the value budget and %v for length; Loki holds %d service_name values, discarded %v, received %v lines",
 		total, elapsed.Round(time.Millisecond), truncated, smTruncated, budget, tooLong, len(values), discarded, received)
-	t.Logf("Sieve RSS: %d MiB before, peak %d MiB (+%d MiB)", base/mib, w.Peak()/mib, (w.Peak()-base)/mib)
-	require.Less(t, w.Peak()-base, int64(pick(768, 1536))*mib, "resident memory grew beyond its budget")
+	t.Logf("Sieve RSS: %d MiB before, peak %d MiB (+%d MiB)", base/mib, w.PeakBytes()/mib, (w.PeakBytes()-base)/mib)
+	require.Less(t, w.PeakBytes()-base, int64(harness.Pick(768, 1536))*mib, "resident memory grew beyond its budget")
 	requireHealthy(t, sieve)
 }

@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 
 	samplingpolicy "github.com/sieveobs/sieve/extensions/samplingpolicy"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -234,7 +235,7 @@ func TestPolicyEndpointBearerToken(t *testing.T) {
 	authID := component.MustNewID("bearer")
 	f := samplingpolicy.NewFactory()
 	cfg := f.CreateDefaultConfig().(*samplingpolicy.Config)
-	cfg.File = configoptional.Some(samplingpolicy.FileConfig{Path: sieveproc.RepoPath("configs/policy.yaml"), Debounce: 50 * time.Millisecond})
+	cfg.File = configoptional.Some(samplingpolicy.FileConfig{Path: harness.RepoPath("configs/policy.yaml"), Debounce: 50 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -315,7 +316,7 @@ func TestPolicyEndpointDefaultsToLoopback(t *testing.T) {
 	defaultOf := regexp.MustCompile(`\$\{env:SIEVE_SAMPLING_ENDPOINT:-([^}]+)\}`)
 	grpcDefaultOf := regexp.MustCompile(`\$\{env:SIEVE_SAMPLING_GRPC_ENDPOINT:-([^}]+)\}`)
 	for _, name := range []string{"gateway.yaml", "demo.yaml", "agent.yaml"} {
-		raw, err := os.ReadFile(sieveproc.RepoPath("configs/" + name))
+		raw, err := os.ReadFile(harness.RepoPath("configs/" + name))
 		require.NoError(t, err)
 		if !strings.Contains(string(raw), "sampling_policy:") {
 			continue

@@ -1,12 +1,10 @@
 package hostile
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 )
 
@@ -52,57 +50,27 @@ type sieveRun struct {
 // reports its peak resident memory as the kernel accounted it.
 func runSieve(t *testing.T, env map[string]string, args ...string) sieveRun {
 	t.Helper()
-	bin, err := sieveproc.Binary()
+	bin, err := harness.SieveBinary()
 	require.NoError(t, err)
-	ports, err := backends.FreePorts(8)
+	ports, err := harness.FreePorts(sieveproc.NumPorts)
 	require.NoError(t, err)
-	all := map[string]string{
-		"SIEVE_SAMPLING_GRPC_ENDPOINT": fmt.Sprintf("127.0.0.1:%d", ports[7]),
-		"SIEVE_OTLP_GRPC_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		"SIEVE_OTLP_HTTP_ENDPOINT":     fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"SIEVE_TELEMETRY_PORT":         fmt.Sprint(ports[2]),
-		"SIEVE_HEALTH_ENDPOINT":        fmt.Sprintf("127.0.0.1:%d", ports[3]),
-		"SIEVE_PPROF_ENDPOINT":         fmt.Sprintf("127.0.0.1:%d", ports[4]),
-		"SIEVE_ZPAGES_ENDPOINT":        fmt.Sprintf("127.0.0.1:%d", ports[5]),
-		"SIEVE_SAMPLING_ENDPOINT":      fmt.Sprintf("127.0.0.1:%d", ports[6]),
-		"SIEVE_STORAGE_DIR":            t.TempDir(),
-		"SIEVE_POLICY_FILE":            sieveproc.RepoPath("configs/policy.yaml"),
-	}
+	all := sieveproc.Env(ports, t.TempDir())
 	for k, v := range env {
 		all[k] = v
 	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Env = os.Environ()
-	for k, v := range all {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	require.NoError(t, cmd.Start())
+	p, err := harness.Start(harness.Spec{Name: "sieve", Path: bin, Args: args, Env: all, LogPath: filepath.Join(t.TempDir(), "sieve.log")})
+	require.NoError(t, err)
 	// A case that hangs fails instead of blocking the package.
-	timer := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
+	timer := time.AfterFunc(time.Minute, func() { _ = p.Kill() })
 	defer timer.Stop()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	// The kernel's rusage of a child also counts the parent's memory it shared until exec, so
 	// the peak is read from the child's own high-water mark while it runs; a runaway
 	// allocation takes far longer than the sampling period to reach any size that matters.
-	r := sieveRun{}
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for waiting := true; waiting; {
-		if v, err := procStatusBytes(cmd.Process.Pid, "VmHWM:"); err == nil {
-			r.maxRSS = max(r.maxRSS, v)
-		}
-		select {
-		case r.err = <-done:
-			waiting = false
-		case <-tick.C:
-		}
-	}
-	r.elapsed = time.Since(start)
-	r.out = out.String()
+	hwm, _ := harness.WatchPeak(p.PID(), "VmHWM", 5*time.Millisecond)
+	<-p.Done()
+	out, _ := os.ReadFile(p.LogPath())
+	r := sieveRun{err: p.ExitError(), elapsed: time.Since(start), out: string(out), maxRSS: int64(hwm.Stop()) << 10}
 	require.Positive(t, r.maxRSS, "the child's memory could not be read")
 	return r
 }
@@ -240,7 +208,7 @@ func lastLine(s string) string {
 func TestHostilePolicyAtStartIsRefused(t *testing.T) {
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	require.NoError(t, os.WriteFile(policy, []byte("default_rate: 0.1\n"+aliasBomb("")+"services: *l9\n"), 0o600))
-	r := runSieve(t, map[string]string{"SIEVE_POLICY_FILE": policy}, "--config", sieveproc.RepoPath("configs/gateway.yaml"))
+	r := runSieve(t, map[string]string{"SIEVE_POLICY_FILE": policy}, "--config", harness.RepoPath("configs/gateway.yaml"))
 	require.Error(t, r.err, "sieve started with a bomb for a policy:\n%s", r.out)
 	require.Contains(t, r.out, "alias")
 	t.Logf("start refused in %v, peak RSS %d MiB: %s", r.elapsed.Round(time.Millisecond), r.maxRSS/mib, lastLine(r.out))
@@ -276,11 +244,11 @@ func writeAtomically(t *testing.T, path string, content []byte) {
 // served, Sieve's memory must stay bounded, and a valid version must still apply afterwards.
 func TestHostilePolicyUpdatesAreRefused(t *testing.T) {
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
-	shipped, err := os.ReadFile(sieveproc.RepoPath("configs/policy.yaml"))
+	shipped, err := os.ReadFile(harness.RepoPath("configs/policy.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(policy, shipped, 0o600))
 	sieve, _ := startGateway(t, map[string]string{"SIEVE_POLICY_FILE": policy})
-	w := watchRSS(t, pidOf(t, sieve))
+	w := watchRSS(t, sieve.PID())
 	good := servedVersion(t, sieve.SamplingURL)
 	require.NotEmpty(t, good)
 
@@ -300,8 +268,8 @@ func TestHostilePolicyUpdatesAreRefused(t *testing.T) {
 			// A document the source cannot even read in full (over 4 MiB) is a source error, one
 			// it reads but cannot accept is a refusal: either way it is counted.
 			rejections := func() float64 {
-				return metricSum(t, sieve.TelemetryURL, "otelcol_sampling_policy_refused") +
-					metricSum(t, sieve.TelemetryURL, "otelcol_sampling_policy_source_errors")
+				return harness.SumAt(t, sieve.TelemetryURL, "otelcol_sampling_policy_refused") +
+					harness.SumAt(t, sieve.TelemetryURL, "otelcol_sampling_policy_source_errors")
 			}
 			before := rejections()
 			writeAtomically(t, policy, tc.doc)
@@ -312,7 +280,7 @@ func TestHostilePolicyUpdatesAreRefused(t *testing.T) {
 			}
 			require.Equal(t, good, servedVersion(t, sieve.SamplingURL), "the previous policy must stay in effect")
 			requireHealthy(t, sieve)
-			t.Logf("%d KiB document refused; peak RSS so far %d MiB", len(tc.doc)>>10, w.Peak()/mib)
+			t.Logf("%d KiB document refused; peak RSS so far %d MiB", len(tc.doc)>>10, w.PeakBytes()/mib)
 		})
 	}
 
@@ -320,6 +288,6 @@ func TestHostilePolicyUpdatesAreRefused(t *testing.T) {
 	writeAtomically(t, policy, []byte("version: after-the-storm\ndefault_rate: 0.2\n"))
 	require.Eventually(t, func() bool { return servedVersion(t, sieve.SamplingURL) == "after-the-storm" }, 15*time.Second, 50*time.Millisecond)
 	w.Stop()
-	t.Logf("Sieve RSS: %d MiB before, peak %d MiB (+%d MiB)", w.base/mib, w.Peak()/mib, (w.Peak()-w.base)/mib)
-	require.Less(t, w.Peak()-w.base, int64(256)*mib, "refusing hostile policies cost too much memory")
+	t.Logf("Sieve RSS: %d MiB before, peak %d MiB (+%d MiB)", w.FirstBytes()/mib, w.PeakBytes()/mib, (w.PeakBytes()-w.FirstBytes())/mib)
+	require.Less(t, w.PeakBytes()-w.FirstBytes(), int64(256)*mib, "refusing hostile policies cost too much memory")
 }

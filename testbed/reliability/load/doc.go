@@ -9,7 +9,7 @@
 //     warm-up (the first tenth of the run, or SIEVE_SOAK_WARMUP).
 //
 // The non-test files hold what these runs, and the policy flapping tests next door, share: a
-// gateway configuration derived from configs/gateway.yaml, /proc readings of the child process,
-// a scrape of Sieve's own metrics, a remote-write endpoint that counts data points by ID, and the
-// rule that judges delivered counts against the sampling rates.
+// gateway configuration derived from configs/gateway.yaml, the gateway itself between the load
+// generator and one counting sink, and the rule that judges delivered counts against the
+// sampling rates. Processes, /proc and Sieve's own metrics are read with testbed/harness.
 package load

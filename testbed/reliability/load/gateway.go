@@ -7,7 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/sieveobs/sieve/testbed/sieveproc"
+	"github.com/sieveobs/sieve/testbed/harness"
 )
 
 // Edit changes a parsed collector configuration.
@@ -17,7 +17,7 @@ type Edit func(cfg map[string]any) error
 // file's path. Deriving the test configuration from the shipped file at run time keeps the tests
 // on the pipeline operators deploy instead of on a copy that drifts from it.
 func GatewayConfig(dir string, edits ...Edit) (string, error) {
-	raw, err := os.ReadFile(sieveproc.RepoPath("configs/gateway.yaml"))
+	raw, err := os.ReadFile(harness.RepoPath("configs/gateway.yaml"))
 	if err != nil {
 		return "", err
 	}
@@ -70,7 +70,7 @@ func Delete(path ...string) Edit {
 // collector merges a second --config (a list replaces the list it overrides).
 func Overlay(rel string) Edit {
 	return func(cfg map[string]any) error {
-		raw, err := os.ReadFile(sieveproc.RepoPath(rel))
+		raw, err := os.ReadFile(harness.RepoPath(rel))
 		if err != nil {
 			return err
 		}

@@ -84,31 +84,6 @@ func TestSlope(t *testing.T) {
 	}
 }
 
-func TestParseSample(t *testing.T) {
-	for _, tc := range []struct {
-		line string
-		want Sample
-	}{
-		{`otelcol_sampling_policy_refused_total{otel_scope_name="x",reason="parse"} 2`,
-			Sample{Name: "otelcol_sampling_policy_refused_total", Labels: map[string]string{"otel_scope_name": "x", "reason": "parse"}, Value: 2}},
-		{`up 1`, Sample{Name: "up", Labels: map[string]string{}, Value: 1}},
-		{`m{a="x,y",b="q\"z"} 1.5e3 1700000000000`, Sample{Name: "m", Labels: map[string]string{"a": "x,y", "b": `q"z`}, Value: 1500}},
-	} {
-		t.Run(tc.line, func(t *testing.T) {
-			s, err := parseSample(tc.line)
-			require.NoError(t, err)
-			require.Equal(t, tc.want, s)
-		})
-	}
-	m := Metrics{
-		{Name: "c_total", Labels: map[string]string{"reason": "parse"}, Value: 2},
-		{Name: "c", Labels: map[string]string{"reason": "invalid"}, Value: 3},
-		{Name: "other", Labels: map[string]string{"reason": "parse"}, Value: 100},
-	}
-	require.Equal(t, 5.0, m.Sum("c", nil))
-	require.Equal(t, 2.0, m.Sum("c", map[string]string{"reason": "parse"}))
-}
-
 // The derived configuration must be the shipped gateway with only the requested changes.
 func TestGatewayConfigEdits(t *testing.T) {
 	path, err := GatewayConfig(t.TempDir(), SampledTracesTo("127.0.0.1:1"), Set("200ms", "extensions", "sampling_policy", "file", "debounce"))

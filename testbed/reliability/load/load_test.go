@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -53,7 +53,7 @@ func newClient(t testing.TB) *http.Client {
 // higher rate may not be reached: the achieved rate is reported, and only acked items are judged.
 func TestLoad(t *testing.T) {
 	rates, dur := []float64{10_000}, 5*time.Second
-	if os.Getenv("SIEVE_LONG") == "1" {
+	if harness.Long() {
 		rates, dur = []float64{10_000, 100_000}, 60*time.Second
 	}
 	for _, rate := range rates {
@@ -84,7 +84,7 @@ func runLoad(t *testing.T, sig loadgen.Signal, proto string, rate float64, dur t
 	require.NoError(t, err)
 	defer gen.Close()
 
-	cpu0, err := CPUSeconds(g.PID)
+	cpu0, err := harness.CPUSeconds(g.Proc.PID())
 	require.NoError(t, err)
 	start := time.Now()
 	gen.Run(ctx)
@@ -93,18 +93,17 @@ func runLoad(t *testing.T, sig loadgen.Signal, proto string, rate float64, dur t
 	require.NoError(t, g.WaitTailIdle(ctx, client, time.Minute))
 	Drain(ctx, func() sinks.Counts { return g.Counts(sig) }, st, exp, 2*time.Second, 15*time.Second, 2*time.Minute, g.Proc.Exited)
 	require.False(t, g.Proc.Exited(), "sieve exited during the run:\n%s", g.Proc.LogTail(40))
-	cpu1, err := CPUSeconds(g.PID)
+	cpu1, err := harness.CPUSeconds(g.Proc.PID())
 	require.NoError(t, err)
-	hwm, err := StatusKiB(g.PID, "VmHWM")
+	hwm, err := harness.StatusKiB(g.Proc.PID(), "VmHWM")
 	require.NoError(t, err)
-	tel, err := Scrape(ctx, client, g.Proc.TelemetryURL)
+	tel, err := harness.Scrape(ctx, client, g.Proc.TelemetryURL)
 	require.NoError(t, err)
 
 	got := g.Counts(sig)
 	v := Judge(st, got, exp)
-	match := map[string]string{"exporter": exporterOf[sig]}
-	exportFailed := tel.Sum("otelcol_exporter_send_failed_"+itemSuffix[sig], match) +
-		tel.Sum("otelcol_exporter_enqueue_failed_"+itemSuffix[sig], match)
+	exportFailed := tel.Sum("otelcol_exporter_send_failed_"+itemSuffix[sig], "exporter", exporterOf[sig]) +
+		tel.Sum("otelcol_exporter_enqueue_failed_"+itemSuffix[sig], "exporter", exporterOf[sig])
 	cpu := cpu1 - cpu0
 	t.Logf("%s/%s target %.0f/s achieved %.0f/s over %.1fs | sent %d acked %d failed_requests %d | delivered %d expected %.0f duplicates %d | sieve cpu %.1fs (%.0f%% of the load time, %.1f s per million acked) peak_rss %.0f MiB | exporter failures %.0f",
 		sig, proto, rate, float64(st.Acked())/loadSecs, loadSecs, st.Sent(), st.Acked(), st.FailedRequests,

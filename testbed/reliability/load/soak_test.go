@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
@@ -121,16 +122,16 @@ func TestSoak(t *testing.T) {
 	var samples []soakSample
 	take := func() {
 		s := soakSample{at: time.Since(start), acked: map[loadgen.Signal]uint64{}, delivered: map[loadgen.Signal]uint64{}}
-		rss, err := StatusKiB(g.PID, "VmRSS")
+		rss, err := harness.StatusKiB(g.Proc.PID(), "VmRSS")
 		require.NoError(t, err, "sieve's /proc entry")
 		s.rssMiB = float64(rss) / 1024
-		anon, err := StatusKiB(g.PID, "RssAnon")
+		anon, err := harness.StatusKiB(g.Proc.PID(), "RssAnon")
 		require.NoError(t, err)
-		file, err := StatusKiB(g.PID, "RssFile")
+		file, err := harness.StatusKiB(g.Proc.PID(), "RssFile")
 		require.NoError(t, err)
-		s.goroutines, err = Goroutines(ctx, client, g.PprofAddr)
+		s.goroutines, err = harness.Goroutines(ctx, client, g.PprofAddr)
 		require.NoError(t, err)
-		s.cpu, err = CPUSeconds(g.PID)
+		s.cpu, err = harness.CPUSeconds(g.Proc.PID())
 		require.NoError(t, err)
 		row := []string{fmt.Sprintf("%.1f", s.at.Seconds()), fmt.Sprintf("%.2f", s.rssMiB), fmt.Sprintf("%.2f", float64(anon)/1024),
 			fmt.Sprintf("%.2f", float64(file)/1024), strconv.Itoa(s.goroutines), fmt.Sprintf("%.2f", s.cpu)}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/reliability/load"
 )
 
@@ -198,12 +199,12 @@ type counters struct{ applied, refused, fetchErrors float64 }
 
 func readCounters(t *testing.T, client *http.Client, g *load.Gateway) counters {
 	t.Helper()
-	m, err := load.Scrape(context.Background(), client, g.Proc.TelemetryURL)
+	m, err := harness.Scrape(context.Background(), client, g.Proc.TelemetryURL)
 	require.NoError(t, err)
 	return counters{
-		applied:     m.Sum("otelcol_sampling_policy_applied", nil),
-		refused:     m.Sum("otelcol_sampling_policy_refused", nil),
-		fetchErrors: m.Sum("otelcol_sampling_policy_source_errors", map[string]string{"reason": "fetch"}),
+		applied:     m.Sum("otelcol_sampling_policy_applied"),
+		refused:     m.Sum("otelcol_sampling_policy_refused"),
+		fetchErrors: m.Sum("otelcol_sampling_policy_source_errors", "reason", "fetch"),
 	}
 }
 

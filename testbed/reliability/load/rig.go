@@ -7,22 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sieveobs/sieve/testbed/backends"
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
 
-// Gateway is bin/sieve running the gateway configuration with every exporter pointed at
-// counting endpoints: logs at the sink's Loki push API, metrics at a RemoteWrite, and the sampled
-// traces (which the gateway prints with its debug exporter) at the sink's OTLP gRPC endpoint too.
+// Gateway is bin/sieve running the gateway configuration with every exporter pointed at one
+// counting sink: logs at its Loki push API, metrics at its remote-write endpoint (which counts
+// every data point by the ID its sieve_test_id label carries, so a lost point made up for by a
+// duplicate shows), and the sampled traces (which the gateway prints with its debug exporter) at
+// its OTLP gRPC endpoint.
 type Gateway struct {
 	Sink   *sinks.Sink
-	RW     *RemoteWrite
 	Proc   *sieveproc.Process
 	Config string
-	// PID is Sieve's process id, for /proc readings.
-	PID int
 	// PprofAddr serves the pprof extension (goroutine profile).
 	PprofAddr string
 }
@@ -39,8 +38,8 @@ type GatewayOptions struct {
 	LogPath string
 }
 
-// StartGateway starts the sink, the remote-write counter and Sieve; all stop at the test's
-// cleanup, Sieve first so it can drain into the endpoints.
+// StartGateway starts the sink and Sieve; both stop at the test's cleanup, Sieve first so it
+// can drain into the sink.
 func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 	t.Helper()
 	sink, err := sinks.Start()
@@ -52,28 +51,19 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 			t.Errorf("close sink: %v", err)
 		}
 	})
-	rw, err := StartRemoteWrite()
-	if err != nil {
-		t.Fatalf("start remote-write endpoint: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := rw.Close(); err != nil {
-			t.Errorf("close remote-write endpoint: %v", err)
-		}
-	})
 	// The original design's pipeline, which the load data models: records without a uid dropped.
 	cfg, err := GatewayConfig(t.TempDir(), append([]Edit{SampledTracesTo(sink.GRPCAddr), Overlay("configs/examples/require-uid.yaml")}, opts.Edits...)...)
 	if err != nil {
 		t.Fatalf("derive gateway config: %v", err)
 	}
-	ports, err := backends.FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	g := &Gateway{Sink: sink, RW: rw, Config: cfg, PprofAddr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	g := &Gateway{Sink: sink, Config: cfg, PprofAddr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
 	env := map[string]string{
 		"SIEVE_LOKI_PUSH_URL":     sink.HTTPURL + "/loki/api/v1/push",
-		"SIEVE_PROMETHEUS_RW_URL": rw.URL,
+		"SIEVE_PROMETHEUS_RW_URL": sink.HTTPURL + "/api/v1/write",
 		"SIEVE_PPROF_ENDPOINT":    g.PprofAddr,
 	}
 	if opts.PolicyFile != "" {
@@ -83,9 +73,6 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 		env[k] = v
 	}
 	g.Proc = sieveproc.StartT(t, sieveproc.Options{Config: cfg, Env: env, LogPath: opts.LogPath})
-	if g.PID, err = FindChild(cfg); err != nil {
-		t.Fatalf("find sieve's pid: %v", err)
-	}
 	return g
 }
 
@@ -95,15 +82,13 @@ func (g *Gateway) Counts(sig loadgen.Signal) sinks.Counts {
 	case loadgen.Traces:
 		return g.Sink.Traces.Snapshot()
 	case loadgen.Metrics:
-		return g.RW.Points.Snapshot()
+		return g.Sink.RemoteWrite.IDs.Snapshot()
 	}
 	return g.Sink.Loki.Snapshot()
 }
 
-// DecodeFailures lists requests the endpoints could not decode: items in them were not counted.
-func (g *Gateway) DecodeFailures() []string {
-	return append(g.Sink.DecodeFailures(), g.RW.DecodeFailures()...)
-}
+// DecodeFailures lists requests the sink could not decode: items in them were not counted.
+func (g *Gateway) DecodeFailures() []string { return g.Sink.DecodeFailures() }
 
 // WaitTailIdle waits, up to limit, until the gateway holds nothing for tail decisions: no spans
 // waiting for their trace's decision and no log records waiting for it. Records that failed their
@@ -112,12 +97,12 @@ func (g *Gateway) DecodeFailures() []string {
 func (g *Gateway) WaitTailIdle(ctx context.Context, client *http.Client, limit time.Duration) error {
 	end := time.Now().Add(limit)
 	for {
-		m, err := Scrape(ctx, client, g.Proc.TelemetryURL)
+		m, err := harness.Scrape(ctx, client, g.Proc.TelemetryURL)
 		if err != nil {
 			return err
 		}
-		held := m.Sum("otelcol_processor_trace_sampling_buffered_spans", nil) +
-			m.Sum("otelcol_processor_tiered_sampling_held_records", nil)
+		held := m.Sum("otelcol_processor_trace_sampling_buffered_spans") +
+			m.Sum("otelcol_processor_tiered_sampling_held_records")
 		if held == 0 {
 			return nil
 		}

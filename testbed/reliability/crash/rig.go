@@ -1,14 +1,10 @@
 package crash
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,25 +12,29 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
 
-// rig is one Sieve process (restarted as the test goes) with its sink and recorder.
-type rig struct {
+// Rig is one Sieve process (restarted as the test goes) with its sink and recorder. It is in the
+// package proper so that other suites can run their own kill, restart and starvation scenarios
+// on it; the testdata configurations are this package's.
+type Rig struct {
 	t       *testing.T
-	sink    *sinks.Sink
+	Sink    *sinks.Sink
 	rec     *recorder
-	opts    sieveproc.Options
-	proc    *sieveproc.Process
-	storage string
-	// restarts counts processes started after the first.
-	restarts int
+	Opts    sieveproc.Options
+	Proc    *sieveproc.Process
+	Storage string
+	// Restarts counts processes started after the first.
+	Restarts int
 }
 
-// newRig starts the sink (down when backendDown) and the recorder; Sieve is started by start.
-func newRig(t *testing.T, config string, backendDown bool, env map[string]string) *rig {
+// NewRig starts the sink (down when backendDown) and the recorder for testdata/<config> of this
+// package; Sieve is started by Start.
+func NewRig(t *testing.T, config string, backendDown bool, env map[string]string) *Rig {
 	t.Helper()
 	sink, err := sinks.Start()
 	require.NoError(t, err)
@@ -45,61 +45,62 @@ func newRig(t *testing.T, config string, backendDown bool, env map[string]string
 	rec, err := newRecorder(sink.HTTPURL)
 	require.NoError(t, err)
 	t.Cleanup(rec.Close)
-	r := &rig{t: t, sink: sink, rec: rec, storage: filepath.Join(t.TempDir(), "storage")}
-	r.opts = sieveproc.Options{
-		Config: filepath.Join("testdata", config),
+	r := &Rig{t: t, Sink: sink, rec: rec, Storage: filepath.Join(t.TempDir(), "storage")}
+	r.Opts = sieveproc.Options{
+		Config: harness.RepoPath("testbed/reliability/crash/testdata/" + config),
 		Env: map[string]string{
 			"SIEVE_LOKI_PUSH_URL":        rec.URL + "/loki/api/v1/push",
 			"SIEVE_PROMETHEUS_RW_URL":    rec.URL + "/api/v1/write",
 			"SIEVE_TRACES_OTLP_ENDPOINT": sink.GRPCAddr,
 		},
-		StorageDir: r.storage,
+		StorageDir: r.Storage,
 	}
 	for k, v := range env {
-		r.opts.Env[k] = v
+		r.Opts.Env[k] = v
 	}
 	// Sieve's logs are kept after the run when asked for, to investigate a failure.
 	if dir := os.Getenv("SIEVE_CRASH_LOG_DIR"); dir != "" {
-		r.opts.LogPath = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".log")
-		_ = os.Remove(r.opts.LogPath)
+		r.Opts.LogPath = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".log")
+		_ = os.Remove(r.Opts.LogPath)
 	}
 	t.Cleanup(func() {
-		if r.proc == nil {
+		if r.Proc == nil {
 			return
 		}
 		if t.Failed() {
-			t.Logf("sieve log tail:\n%s", r.proc.LogTail(80))
+			t.Logf("sieve log tail:\n%s", r.Proc.LogTail(80))
 		}
-		if err := r.proc.Stop(); err != nil {
+		if err := r.Proc.Stop(); err != nil {
 			t.Errorf("stop sieve: %v", err)
 		}
 	})
 	return r
 }
 
-func (r *rig) start() {
+// Start runs the first Sieve process and waits for its health check.
+func (r *Rig) Start() {
 	r.t.Helper()
-	p, err := sieveproc.Start(context.Background(), r.opts)
+	p, err := sieveproc.Start(context.Background(), r.Opts)
 	require.NoError(r.t, err)
-	r.proc = p
+	r.Proc = p
 }
 
-// restart starts the next process on the same addresses and storage after the current one
+// Restart starts the next process on the same addresses and storage after the current one
 // ended, and fails the test if it does not become healthy.
-func (r *rig) restart() {
+func (r *Rig) Restart() {
 	r.t.Helper()
-	p, err := r.proc.Restart(context.Background())
+	p, err := r.Proc.Restart(context.Background())
 	if p != nil {
-		r.proc = p
+		r.Proc = p
 	}
 	require.NoError(r.t, err)
-	r.restarts++
+	r.Restarts++
 }
 
-// stream is one signal sent to Sieve across restarts, with the record of what was
+// Stream is one signal sent to Sieve across restarts, with the record of what was
 // acknowledged.
-type stream struct {
-	sig   loadgen.Signal
+type Stream struct {
+	Sig   loadgen.Signal
 	proto string
 	rate  float64
 	// next is the FirstSeq of the next generator, so IDs are never reused across restarts.
@@ -114,11 +115,12 @@ type stream struct {
 	lastErr error
 }
 
-func newStream(sig loadgen.Signal, proto string, rate float64) *stream {
-	return &stream{sig: sig, proto: proto, rate: rate}
+// NewStream describes a signal to send over proto ("grpc" or "http") at rate items/s.
+func NewStream(sig loadgen.Signal, proto string, rate float64) *Stream {
+	return &Stream{Sig: sig, proto: proto, rate: rate}
 }
 
-func (s *stream) onResult(res loadgen.Result) {
+func (s *Stream) onResult(res loadgen.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent += uint64(res.Template.Items)
@@ -131,52 +133,54 @@ func (s *stream) onResult(res loadgen.Result) {
 	s.acked = append(s.acked, loadgen.Result{Seq: res.Seq, Template: res.Template})
 }
 
-func (s *stream) lastError() error {
+// LastError is the last refusal a sender saw.
+func (s *Stream) LastError() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastErr
 }
 
-func (s *stream) counts() (sent, acked, failedRequests uint64) {
+// Counts returns the items sent and acknowledged and the failed requests so far.
+func (s *Stream) Counts() (sent, acked, failedRequests uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sent, s.ack, s.fails
 }
 
-// load is the generators of one process lifetime.
-type load struct {
+// Load is the generators of one process lifetime.
+type Load struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	gens    []*loadgen.Generator
-	streams []*stream
+	streams []*Stream
 	began   time.Time
 }
 
-// startLoad sends every stream to p until stop. Each process gets fresh connections: a gRPC
+// StartLoad sends every stream to p until Stop. Each process gets fresh connections: a gRPC
 // channel to a killed process backs off for up to two minutes before it reconnects.
-func startLoad(t *testing.T, p *sieveproc.Process, streams ...*stream) *load {
+func StartLoad(t *testing.T, p *sieveproc.Process, streams ...*Stream) *Load {
 	t.Helper()
-	return startLoadWith(t, p, loadgen.DataConfig{BatchSize: 100, Templates: 8}, streams...)
+	return StartLoadWith(t, p, loadgen.DataConfig{BatchSize: 100, Templates: 8}, streams...)
 }
 
-// startLoadWith is startLoad with another data mix.
-func startLoadWith(t *testing.T, p *sieveproc.Process, data loadgen.DataConfig, streams ...*stream) *load {
+// StartLoadWith is StartLoad with another data mix.
+func StartLoadWith(t *testing.T, p *sieveproc.Process, data loadgen.DataConfig, streams ...*Stream) *Load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{cancel: cancel, streams: streams, began: time.Now()}
+	l := &Load{cancel: cancel, streams: streams, began: time.Now()}
 	for _, s := range streams {
 		ep := p.OTLPGRPC
 		if s.proto == "http" {
 			ep = p.OTLPHTTP
 		}
 		g, err := loadgen.New(loadgen.Config{
-			Signal: s.sig, Protocol: s.proto, Endpoint: ep, Rate: s.rate, Concurrency: 2,
+			Signal: s.Sig, Protocol: s.proto, Endpoint: ep, Rate: s.rate, Concurrency: 2,
 			FirstSeq: s.next, Timeout: 5 * time.Second, OnResult: s.onResult,
 			Data: data,
 		})
 		if err != nil {
 			cancel()
-			l.stop()
+			l.Stop()
 			require.NoError(t, err)
 		}
 		l.gens = append(l.gens, g)
@@ -186,8 +190,8 @@ func startLoadWith(t *testing.T, p *sieveproc.Process, data loadgen.DataConfig, 
 	return l
 }
 
-// stop ends the generators and waits for every request in flight to have its outcome.
-func (l *load) stop() {
+// Stop ends the generators and waits for every request in flight to have its outcome.
+func (l *Load) Stop() {
 	l.cancel()
 	l.wg.Wait()
 	for i, g := range l.gens {
@@ -196,31 +200,32 @@ func (l *load) stop() {
 	}
 }
 
-// verdict compares what a stream got acknowledged with what reached the backend.
-type verdict struct {
+// Verdict compares what a stream got acknowledged with what reached the backend.
+type Verdict struct {
 	Acked, Delivered, Missing, Mismatched uint64
 	MissingExample, MismatchExample       string
 }
 
-func (r *rig) verify(s *stream) (verdict, error) { return r.verifyClass(s, 0) }
+// Verify compares what s got acknowledged with what reached the backend.
+func (r *Rig) Verify(s *Stream) (Verdict, error) { return r.VerifyClass(s, 0) }
 
-// verifyClass is verify restricted to the items of one class; 0 takes every class.
-func (r *rig) verifyClass(s *stream, only loadgen.Class) (verdict, error) {
+// VerifyClass is Verify restricted to the items of one class; 0 takes every class.
+func (r *Rig) VerifyClass(s *Stream, only loadgen.Class) (Verdict, error) {
 	s.mu.Lock()
 	acked := append([]loadgen.Result(nil), s.acked...)
 	s.mu.Unlock()
-	var v verdict
+	var v Verdict
 	var buf []byte
 	for _, res := range acked {
 		buf = res.Template.Render(buf, res.Seq)
-		if s.sig == loadgen.Traces {
+		if s.Sig == loadgen.Traces {
 			// Spans arrive over OTLP at the sink, which counts them by ID.
 			res.Template.ItemIDs(res.Seq, func(c loadgen.Class, n uint64) {
 				if only != 0 && c != only {
 					return
 				}
 				v.Acked++
-				if r.sink.Traces.Seen(c, n) {
+				if r.Sink.Traces.Seen(c, n) {
 					v.Delivered++
 				} else if v.Missing++; v.MissingExample == "" {
 					v.MissingExample = loadgen.FormatID(c, n)
@@ -229,7 +234,7 @@ func (r *rig) verifyClass(s *stream, only loadgen.Class) (verdict, error) {
 			continue
 		}
 		expect := expectedLogs
-		if s.sig == loadgen.Metrics {
+		if s.Sig == loadgen.Metrics {
 			expect = expectedMetrics
 		}
 		want, err := expect(buf)
@@ -241,7 +246,7 @@ func (r *rig) verifyClass(s *stream, only loadgen.Class) (verdict, error) {
 				continue
 			}
 			v.Acked++
-			got, ok := r.rec.lookup(s.sig, id)
+			got, ok := r.rec.lookup(s.Sig, id)
 			switch {
 			case !ok:
 				if v.Missing++; v.MissingExample == "" {
@@ -260,19 +265,19 @@ func (r *rig) verifyClass(s *stream, only loadgen.Class) (verdict, error) {
 	return v, nil
 }
 
-// waitDelivered waits until every acknowledged item of every stream reached the backend, and
+// WaitDelivered waits until every acknowledged item of every stream reached the backend, and
 // fails the test with the first missing or changed item otherwise.
-func (r *rig) waitDelivered(timeout time.Duration, streams ...*stream) map[loadgen.Signal]verdict {
+func (r *Rig) WaitDelivered(timeout time.Duration, streams ...*Stream) map[loadgen.Signal]Verdict {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
-	out := map[loadgen.Signal]verdict{}
+	out := map[loadgen.Signal]Verdict{}
 	for {
 		done := true
 		for _, s := range streams {
-			v, err := r.verify(s)
+			v, err := r.Verify(s)
 			require.NoError(r.t, err)
-			out[s.sig] = v
-			require.Zero(r.t, v.Mismatched, "%s: acknowledged items arrived with other content, e.g. %s", s.sig, v.MismatchExample)
+			out[s.Sig] = v
+			require.Zero(r.t, v.Mismatched, "%s: acknowledged items arrived with other content, e.g. %s", s.Sig, v.MismatchExample)
 			if v.Missing > 0 {
 				done = false
 			}
@@ -293,71 +298,33 @@ func (r *rig) waitDelivered(timeout time.Duration, streams ...*stream) map[loadg
 	st := r.rec.stats()
 	require.Empty(r.t, st.DecodeErrors, "the recorder could not decode what Sieve sent")
 	require.Zero(r.t, st.Divergent, "an item arrived twice with different content: %s", st.DivergentExample)
-	require.Empty(r.t, r.sink.DecodeFailures())
+	require.Empty(r.t, r.Sink.DecodeFailures())
 	return out
 }
 
-// figures formats the per-stream numbers for the test's one line of figures.
-func (r *rig) figures(vs map[loadgen.Signal]verdict, streams ...*stream) string {
+// Figures formats the per-stream numbers for the test's one line of figures.
+func (r *Rig) Figures(vs map[loadgen.Signal]Verdict, streams ...*Stream) string {
 	var b strings.Builder
 	for _, s := range streams {
-		sent, acked, _ := s.counts()
-		v := vs[s.sig]
+		sent, acked, _ := s.Counts()
+		v := vs[s.Sig]
 		var dups int
-		switch s.sig {
+		switch s.Sig {
 		case loadgen.Traces:
-			dups = int(r.sink.Traces.Snapshot().TotalDuplicates())
+			dups = int(r.Sink.Traces.Snapshot().TotalDuplicates())
 		case loadgen.Logs:
 			dups = r.rec.stats().LokiDuplicates
 		case loadgen.Metrics:
 			dups = r.rec.stats().RemoteWriteDuplicates
 		}
-		fmt.Fprintf(&b, "%s: sent=%d acked=%d delivered=%d duplicates=%d; ", s.sig, sent, acked, v.Delivered, dups)
+		fmt.Fprintf(&b, "%s: sent=%d acked=%d delivered=%d duplicates=%d; ", s.Sig, sent, acked, v.Delivered, dups)
 	}
 	return b.String()
 }
 
-// scrape reads Sieve's own metrics.
-func scrape(url string) (string, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-// metricSum adds the values of every series of the metric whose labels contain all of match
-// (e.g. `tier="errors"`).
-func metricSum(text, name string, match ...string) float64 {
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || len(line) == len(name) || (line[len(name)] != '{' && line[len(name)] != ' ') {
-			continue
-		}
-		ok := true
-		for _, m := range match {
-			ok = ok && strings.Contains(line, m)
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(line)
-		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
-// pause waits d; in these process-level tests the wait is the point (a random kill moment, a
+// Pause waits d; in these process-level tests the wait is the point (a random kill moment, a
 // load phase), not synchronisation.
-func pause(d time.Duration) {
+func Pause(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	<-t.C

@@ -1,13 +1,10 @@
 package exporterfaults
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"maps"
 	"math"
-	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -19,42 +16,30 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.uber.org/goleak"
 
+	"github.com/sieveobs/sieve/testbed/harness"
 	"github.com/sieveobs/sieve/testbed/loadgen"
 	"github.com/sieveobs/sieve/testbed/sieveproc"
 	"github.com/sieveobs/sieve/testbed/sinks"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// long reports whether the long versions run (SIEVE_LONG=1, what `make faults` sets).
-func long() bool { return os.Getenv("SIEVE_LONG") == "1" }
-
-// scale picks the short or the long figure.
-func scale[T any](short, lng T) T {
-	if long() {
-		return lng
-	}
-	return short
+// Backend is one exporter under test with the sink path it writes to.
+type Backend struct {
+	Name   string
+	Signal loadgen.Signal
+	EnvVar string
+	Path   string
 }
 
-// backend is one exporter under test with the sink path it writes to.
-type backend struct {
-	name   string
-	signal loadgen.Signal
-	envVar string
-	path   string
-}
-
+// LokiBackend and PRWBackend are the two exporters under test.
 var (
-	lokiBackend = backend{name: "loki", signal: loadgen.Logs, envVar: "SIEVE_LOKI_PUSH_URL", path: "/loki/api/v1/push"}
-	prwBackend  = backend{name: "prometheus_remote_write", signal: loadgen.Metrics, envVar: "SIEVE_PROMETHEUS_RW_URL", path: "/api/v1/write"}
+	LokiBackend = Backend{Name: "loki", Signal: loadgen.Logs, EnvVar: "SIEVE_LOKI_PUSH_URL", Path: "/loki/api/v1/push"}
+	PRWBackend  = Backend{Name: "prometheus_remote_write", Signal: loadgen.Metrics, EnvVar: "SIEVE_PROMETHEUS_RW_URL", Path: "/api/v1/write"}
 )
 
-// unit is the item name in the exporter's own counters.
-func (b backend) unit() string {
-	if b.signal == loadgen.Logs {
+// Unit is the item name in the exporter's own counters.
+func (b Backend) Unit() string {
+	if b.Signal == loadgen.Logs {
 		return "log_records"
 	}
 	return "metric_points"
@@ -66,16 +51,18 @@ func data(base time.Time) loadgen.DataConfig {
 	return loadgen.DataConfig{Templates: 16, BaseTime: base}
 }
 
-// rig is one Sieve process between the load generator and a sink.
-type rig struct {
-	t      *testing.T
-	b      backend
-	sink   *sinks.Sink
-	sieve  *sieveproc.Process
-	baseNS int64
-	data   loadgen.DataConfig
-	items  uint64
-	tmpls  uint64
+// Rig is one Sieve process between the load generator and a sink that checks every delivered
+// item against what its ID says was sent. Other suites can run their own exporter scenarios on
+// it; the testdata configurations are this package's.
+type Rig struct {
+	t       *testing.T
+	Backend Backend
+	Sink    *sinks.Sink
+	Sieve   *sieveproc.Process
+	baseNS  int64
+	data    loadgen.DataConfig
+	items   uint64
+	tmpls   uint64
 	// next is the first send number of the next load run, a multiple of the template count so
 	// that an ID alone says which template item it came from.
 	next uint64
@@ -106,8 +93,8 @@ type pointItem struct {
 // slotConfigs are the configs that move remote-write IDs from the labels into the timestamp.
 var slotConfigs = map[string]bool{"prw-order.yaml": true, "prw-memory.yaml": true}
 
-// start runs a sink and Sieve with testdata/<config>; env adds TEST_* settings.
-func start(t *testing.T, b backend, config string, env map[string]string) *rig {
+// Start runs a sink and Sieve with testdata/<config>; env adds TEST_* settings.
+func Start(t *testing.T, b Backend, config string, env map[string]string) *Rig {
 	t.Helper()
 	sink, err := sinks.Start()
 	require.NoError(t, err)
@@ -118,8 +105,8 @@ func start(t *testing.T, b backend, config string, env map[string]string) *rig {
 	// ahead: a day back leaves room for 86 million IDs at one millisecond each (refused
 	// requests use up IDs too).
 	base := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
-	r := &rig{t: t, b: b, sink: sink, baseNS: base.UnixNano(), data: data(base), slots: slotConfigs[config]}
-	tmpls, err := loadgen.BuildTemplates(b.signal, r.data)
+	r := &Rig{t: t, Backend: b, Sink: sink, baseNS: base.UnixNano(), data: data(base), slots: slotConfigs[config]}
+	tmpls, err := loadgen.BuildTemplates(b.Signal, r.data)
 	require.NoError(t, err)
 	r.tmpls, r.items = uint64(len(tmpls)), uint64(tmpls[0].Items)
 	r.decodeTemplates(tmpls)
@@ -134,16 +121,16 @@ func start(t *testing.T, b backend, config string, env map[string]string) *rig {
 		})
 	}
 
-	full := map[string]string{b.envVar: sink.HTTPURL + b.path, "TEST_BASE_NS": strconv.FormatInt(r.baseNS, 10)}
+	full := map[string]string{b.EnvVar: sink.HTTPURL + b.Path, "TEST_BASE_NS": strconv.FormatInt(r.baseNS, 10)}
 	maps.Copy(full, env)
 	_, file, _, _ := runtime.Caller(0)
-	r.sieve = sieveproc.StartT(t, sieveproc.Options{Config: filepath.Join(filepath.Dir(file), "testdata", config), Env: full})
+	r.Sieve = sieveproc.StartT(t, sieveproc.Options{Config: filepath.Join(filepath.Dir(file), "testdata", config), Env: full})
 	return r
 }
 
-func (r *rig) decodeTemplates(tmpls []*loadgen.Template) {
+func (r *Rig) decodeTemplates(tmpls []*loadgen.Template) {
 	for _, tm := range tmpls {
-		switch r.b.signal {
+		switch r.Backend.Signal {
 		case loadgen.Logs:
 			req := plogotlp.NewExportRequest()
 			require.NoError(r.t, req.UnmarshalProto(tm.Body))
@@ -202,10 +189,10 @@ func (r *rig) decodeTemplates(tmpls []*loadgen.Template) {
 }
 
 // check compares a delivered item with what its ID says was sent.
-func (r *rig) check(it sinks.Item) error {
+func (r *Rig) check(it sinks.Item) error {
 	id := loadgen.FormatID(it.Class, it.N)
 	seq, j := it.N/r.items, it.N%r.items
-	switch r.b.signal {
+	switch r.Backend.Signal {
 	case loadgen.Logs:
 		want := r.logs[seq%r.tmpls][j]
 		wantLabels := map[string]string{"service_name": want.service, "level": want.severity}
@@ -241,27 +228,27 @@ func (r *rig) check(it sinks.Item) error {
 	return nil
 }
 
-// load describes one load run.
-type load struct {
-	requests uint64
-	duration time.Duration
-	// concurrency is 1 wherever order is judged: the requests of two senders can reach Sieve's
+// Load describes one load run.
+type Load struct {
+	Requests uint64
+	Duration time.Duration
+	// Concurrency is 1 wherever order is judged: the requests of two senders can reach Sieve's
 	// batches in either order, which reorders streams before the exporter sees them.
-	concurrency int
-	rate        float64
-	protocol    string
+	Concurrency int
+	Rate        float64
+	Protocol    string
 }
 
-// send runs the load generator against Sieve's OTLP receiver and remembers what it sent.
-func (r *rig) send(ctx context.Context, l load) loadgen.Stats {
+// Send runs the load generator against Sieve's OTLP receiver and remembers what it sent.
+func (r *Rig) Send(ctx context.Context, l Load) loadgen.Stats {
 	r.t.Helper()
-	ep, proto := r.sieve.OTLPGRPC, "grpc"
-	if l.protocol == "http" {
-		ep, proto = r.sieve.OTLPHTTP, "http"
+	ep, proto := r.Sieve.OTLPGRPC, "grpc"
+	if l.Protocol == "http" {
+		ep, proto = r.Sieve.OTLPHTTP, "http"
 	}
 	g, err := loadgen.New(loadgen.Config{
-		Signal: r.b.signal, Protocol: proto, Endpoint: ep, Rate: l.rate, Concurrency: max(l.concurrency, 1),
-		Duration: l.duration, MaxRequests: l.requests, FirstSeq: r.next, Timeout: 30 * time.Second, Data: r.data,
+		Signal: r.Backend.Signal, Protocol: proto, Endpoint: ep, Rate: l.Rate, Concurrency: max(l.Concurrency, 1),
+		Duration: l.Duration, MaxRequests: l.Requests, FirstSeq: r.next, Timeout: 30 * time.Second, Data: r.data,
 	})
 	require.NoError(r.t, err)
 	defer g.Close()
@@ -272,49 +259,51 @@ func (r *rig) send(ctx context.Context, l load) loadgen.Stats {
 	return st
 }
 
-// delivered is the counter of the backend's items.
-func (r *rig) delivered() sinks.Counts {
-	if r.b.signal == loadgen.Logs {
-		return r.sink.Loki.Snapshot()
+// Delivered is the counter of the backend's items.
+func (r *Rig) Delivered() sinks.Counts {
+	if r.Backend.Signal == loadgen.Logs {
+		return r.Sink.Loki.Snapshot()
 	}
-	return r.sink.RemoteWrite.IDs.Snapshot()
+	return r.Sink.RemoteWrite.IDs.Snapshot()
 }
 
-func (r *rig) seen(c loadgen.Class, n uint64) bool {
-	if r.b.signal == loadgen.Logs {
-		return r.sink.Loki.Seen(c, n)
+// Seen reports whether item n of class c reached the backend.
+func (r *Rig) Seen(c loadgen.Class, n uint64) bool {
+	if r.Backend.Signal == loadgen.Logs {
+		return r.Sink.Loki.Seen(c, n)
 	}
-	return r.sink.RemoteWrite.IDs.Seen(c, n)
+	return r.Sink.RemoteWrite.IDs.Seen(c, n)
 }
 
-func (r *rig) outOfOrder() uint64 {
-	if r.b.signal == loadgen.Logs {
-		return r.sink.Loki.Snapshot().OutOfOrder
+// OutOfOrder counts items that arrived after a newer item of the same stream or series.
+func (r *Rig) OutOfOrder() uint64 {
+	if r.Backend.Signal == loadgen.Logs {
+		return r.Sink.Loki.Snapshot().OutOfOrder
 	}
-	return r.sink.RemoteWrite.Snapshot().OutOfOrder
+	return r.Sink.RemoteWrite.Snapshot().OutOfOrder
 }
 
 // classOf is the class of item n, read from the template it was rendered from.
-func (r *rig) classOf(n uint64) loadgen.Class {
-	if r.b.signal == loadgen.Logs {
+func (r *Rig) classOf(n uint64) loadgen.Class {
+	if r.Backend.Signal == loadgen.Logs {
 		return r.logs[(n/r.items)%r.tmpls][n%r.items].class
 	}
 	return loadgen.ClassPlain
 }
 
-// waitDelivered polls until want distinct IDs arrived (with those the sink refused for good when
+// WaitDelivered polls until want distinct IDs arrived (with those the sink refused for good when
 // refusedCount). It gives up once stall passes without a new arrival, or after four stalls in
 // all: a throttled exporter may need longer than any fixed budget, but one that stopped
 // delivering is caught after stall. It returns how long the wait took.
-func (r *rig) waitDelivered(want uint64, refusedCount bool, stall time.Duration) time.Duration {
+func (r *Rig) WaitDelivered(want uint64, refusedCount bool, stall time.Duration) time.Duration {
 	start := time.Now()
 	hardDeadline := start.Add(4 * stall)
 	var last uint64
 	lastChange := start
-	for time.Now().Before(hardDeadline) && time.Since(lastChange) < stall && !r.sieve.Exited() {
-		got := r.delivered().TotalUnique()
+	for time.Now().Before(hardDeadline) && time.Since(lastChange) < stall && !r.Sieve.Exited() {
+		got := r.Delivered().TotalUnique()
 		if refusedCount {
-			got = r.unionCount()
+			got = r.UnionCount()
 		}
 		if got >= want {
 			break
@@ -327,13 +316,13 @@ func (r *rig) waitDelivered(want uint64, refusedCount bool, stall time.Duration)
 	return time.Since(start)
 }
 
-// unionCount counts the IDs sent that arrived or were refused for good.
-func (r *rig) unionCount() uint64 {
+// UnionCount counts the IDs sent that arrived or were refused for good.
+func (r *Rig) UnionCount() uint64 {
 	var n uint64
 	for _, sr := range r.ranges {
 		for id := sr.first * r.items; id < (sr.first+sr.n)*r.items; id++ {
 			c := r.classOf(id)
-			if r.seen(c, id) || r.sink.Rejected.Seen(c, id) {
+			if r.Seen(c, id) || r.Sink.Rejected.Seen(c, id) {
 				n++
 			}
 		}
@@ -341,9 +330,9 @@ func (r *rig) unionCount() uint64 {
 	return n
 }
 
-// missing lists (up to ten of) the IDs of fully acked runs that never arrived, excluding those
+// Missing lists (up to ten of) the IDs of fully acked runs that never arrived, excluding those
 // the sink refused for good when allowRefused, and counts them.
-func (r *rig) missing(allowRefused bool) (uint64, []string) {
+func (r *Rig) Missing(allowRefused bool) (uint64, []string) {
 	var n uint64
 	var ids []string
 	for _, sr := range r.ranges {
@@ -352,7 +341,7 @@ func (r *rig) missing(allowRefused bool) (uint64, []string) {
 		}
 		for id := sr.first * r.items; id < (sr.first+sr.n)*r.items; id++ {
 			c := r.classOf(id)
-			if r.seen(c, id) || (allowRefused && r.sink.Rejected.Seen(c, id)) {
+			if r.Seen(c, id) || (allowRefused && r.Sink.Rejected.Seen(c, id)) {
 				continue
 			}
 			n++
@@ -364,81 +353,40 @@ func (r *rig) missing(allowRefused bool) (uint64, []string) {
 	return n, ids
 }
 
-// requireIntact checks the common promises: content as sent, per-stream/per-series order, and
+// RequireIntact checks the common promises: content as sent, per-stream/per-series order, and
 // nothing decoded wrongly.
-func (r *rig) requireIntact() {
+func (r *Rig) RequireIntact() {
 	r.t.Helper()
-	bad, msgs := r.sink.ContentErrors()
+	bad, msgs := r.Sink.ContentErrors()
 	require.Zero(r.t, bad, "items delivered with content other than what was sent: %v", msgs)
-	require.Zero(r.t, r.outOfOrder(), "items delivered after a newer item of the same stream/series")
-	require.Empty(r.t, r.sink.DecodeFailures())
+	require.Zero(r.t, r.OutOfOrder(), "items delivered after a newer item of the same stream/series")
+	require.Empty(r.t, r.Sink.DecodeFailures())
 }
 
-// attempts returns the sink's log of requests on the backend's path.
-func (r *rig) attempts() []sinks.Attempt {
+// Attempts returns the sink's log of requests on the backend's path.
+func (r *Rig) Attempts() []sinks.Attempt {
 	var out []sinks.Attempt
-	for _, a := range r.sink.Attempts() {
-		if a.Path == r.b.path {
+	for _, a := range r.Sink.Attempts() {
+		if a.Path == r.Backend.Path {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-// telemetry scrapes Sieve's own metrics: series (name plus labels as exposed) to value.
-func (r *rig) telemetry() map[string]float64 {
+// Telemetry scrapes Sieve's own metrics.
+func (r *Rig) Telemetry() harness.Metrics {
 	r.t.Helper()
-	resp, err := http.Get(r.sieve.TelemetryURL)
-	require.NoError(r.t, err)
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		out[line[:i]] = v
-	}
-	require.NoError(r.t, sc.Err())
-	return out
+	return harness.ScrapeT(r.t, r.Sieve.TelemetryURL)
 }
 
-// metric sums the series of a metric (with or without the _total suffix) whose labels include
-// every name="value" pair given.
-func metric(tel map[string]float64, name string, labels ...string) float64 {
-	var sum float64
-	for series, v := range tel {
-		n, rest, _ := strings.Cut(series, "{")
-		if n != name && n != name+"_total" {
-			continue
-		}
-		ok := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			if !strings.Contains(rest, labels[i]+`="`+labels[i+1]+`"`) {
-				ok = false
-			}
-		}
-		if ok {
-			sum += v
-		}
-	}
-	return sum
+// RSSMiB reads Sieve's resident memory from its own telemetry.
+func (r *Rig) RSSMiB() float64 {
+	return r.Telemetry().Sum("otelcol_process_memory_rss") / (1 << 20)
 }
 
-// rssMiB reads Sieve's resident memory from its own telemetry.
-func (r *rig) rssMiB() float64 {
-	return metric(r.telemetry(), "otelcol_process_memory_rss") / (1 << 20)
-}
-
-// figures formats the fields of a test's log line.
-func figures(kv ...any) string {
+// Figures formats the fields of a test's log line.
+func Figures(kv ...any) string {
 	var b strings.Builder
 	for i := 0; i+1 < len(kv); i += 2 {
 		if i > 0 {
