@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sieveobs/sieve/testbed/harness"
@@ -35,32 +33,12 @@ type Jaeger struct {
 	proc     *harness.Process
 }
 
-var (
-	jaegerBinOnce sync.Once
-	jaegerBin     string
-	jaegerBinErr  error
-)
-
 // JaegerBinary returns the Jaeger v2 binary: $SIEVE_JAEGER_BIN, or the one
 // testbed/scripts/install-jaeger.sh builds and caches by version (9 to 15 minutes on 2 cores the
 // first time; `make deps` does it once).
-func JaegerBinary() (string, error) {
-	jaegerBinOnce.Do(func() {
-		if p := os.Getenv("SIEVE_JAEGER_BIN"); p != "" {
-			jaegerBin = p
-			return
-		}
-		cmd := exec.Command("bash", harness.RepoPath("testbed/scripts/install-jaeger.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			jaegerBinErr = fmt.Errorf("install-jaeger.sh: %w", err)
-			return
-		}
-		jaegerBin = strings.TrimSpace(string(out))
-	})
-	return jaegerBin, jaegerBinErr
-}
+func JaegerBinary() (string, error) { return jaegerBin.get() }
+
+var jaegerBin = &builtBinary{env: "SIEVE_JAEGER_BIN", script: "testbed/scripts/install-jaeger.sh"}
 
 // NewJaeger starts Jaeger and waits until every component is up (its v2 health check). Close
 // stops it and removes its directory.
@@ -69,13 +47,8 @@ func NewJaeger(ctx context.Context, opts JaegerOptions) (*Jaeger, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "sieve-jaeger-")
+	dir, ports, err := workDir("sieve-jaeger-", 5)
 	if err != nil {
-		return nil, err
-	}
-	ports, err := harness.FreePorts(5)
-	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	maxTraces := opts.MaxTraces

@@ -7,11 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/sieveobs/sieve/testbed/harness"
@@ -31,31 +28,11 @@ type Loki struct {
 	proc *harness.Process
 }
 
-var (
-	lokiBinOnce sync.Once
-	lokiBin     string
-	lokiBinErr  error
-)
-
 // LokiBinary returns the Loki server binary: $SIEVE_LOKI_BIN, or the one testbed/scripts/install-loki.sh
 // builds and caches by version (a few minutes the first time).
-func LokiBinary() (string, error) {
-	lokiBinOnce.Do(func() {
-		if p := os.Getenv("SIEVE_LOKI_BIN"); p != "" {
-			lokiBin = p
-			return
-		}
-		cmd := exec.Command("bash", harness.RepoPath("testbed/scripts/install-loki.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			lokiBinErr = fmt.Errorf("install-loki.sh: %w", err)
-			return
-		}
-		lokiBin = strings.TrimSpace(string(out))
-	})
-	return lokiBin, lokiBinErr
-}
+func LokiBinary() (string, error) { return lokiBin.get() }
+
+var lokiBin = &builtBinary{env: "SIEVE_LOKI_BIN", script: "testbed/scripts/install-loki.sh"}
 
 // NewLoki starts Loki and waits until it is ready. Close stops it and removes its data.
 func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
@@ -63,13 +40,8 @@ func NewLoki(ctx context.Context, opts LokiOptions) (*Loki, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "sieve-loki-")
+	dir, ports, err := workDir("sieve-loki-", 3)
 	if err != nil {
-		return nil, err
-	}
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	cfg := fmt.Sprintf(lokiConfig, opts.AuthEnabled, ports[0], ports[1], dir, ports[2])
