@@ -285,7 +285,7 @@ func TestPartialFailureRetriesOnlyFailedShards(t *testing.T) {
 	// Fail every request carrying a series of shard 0.
 	rcv.setRespond(func(r *received) (int, http.Header) {
 		for _, s := range r.series {
-			if hashLabels(s.Labels)%4 == 0 {
+			if hashLabels(fromProm(s.Labels))%4 == 0 {
 				return http.StatusServiceUnavailable, nil
 			}
 		}

@@ -40,6 +40,13 @@ const defaultQueueBytes = 8 << 20
 // collector to stop.
 const defaultShutdownTimeout = 20 * time.Second
 
+// defaultStaleSeries bounds the staleness tracker to some 8-25 MB of heap (80-250 bytes a
+// series, see stalestore.go), the order of the sending queue, instead of the 40-125 MB that
+// 500,000 would take. Markers are a promptness aid: a series the tracker had to forget still ends
+// when Prometheus' lookback (5 minutes) passes, as every series does without markers, so the
+// bound costs promptness, not data. It is the delta_to_cumulative bound too.
+const defaultStaleSeries = 100_000
+
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 30 * time.Second
@@ -78,7 +85,7 @@ func createDefaultConfig() component.Config {
 		TargetInfo:        TargetInfoConfig{Enabled: true},
 		SendExemplars:     true,
 		DeltaToCumulative: DeltaToCumulativeConfig{MaxSeries: 100_000, MaxStale: 10 * time.Minute},
-		Staleness:         StalenessConfig{StaleAfter: 5 * time.Minute, MaxSeries: 500_000},
+		Staleness:         StalenessConfig{StaleAfter: 5 * time.Minute, MaxSeries: defaultStaleSeries},
 	}
 }
 

@@ -150,6 +150,33 @@ func fromV2(req *writev2.Request) []prompb.TimeSeries {
 	return out
 }
 
+func promLabels(ls []label) []prompb.Label {
+	out := make([]prompb.Label, len(ls))
+	for i, l := range ls {
+		out[i] = prompb.Label{Name: l.Name, Value: l.Value}
+	}
+	return out
+}
+
+func fromProm(ls []prompb.Label) []label {
+	out := make([]label, len(ls))
+	for i, l := range ls {
+		out[i] = label{Name: l.Name, Value: l.Value}
+	}
+	return out
+}
+
+func promSamples(ss []sample) []prompb.Sample {
+	if ss == nil {
+		return nil
+	}
+	out := make([]prompb.Sample, len(ss))
+	for i, s := range ss {
+		out[i] = prompb.Sample{Value: s.Value, Timestamp: s.Timestamp}
+	}
+	return out
+}
+
 func labelString(ls []prompb.Label) string {
 	var b strings.Builder
 	name := ""

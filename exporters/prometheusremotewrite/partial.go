@@ -1,7 +1,6 @@
 package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 
 import (
-	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -26,12 +25,12 @@ func (e *prwExporter) failedSubset(md pmetric.Metrics, failed []bool) pmetric.Me
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		job, instance := resourceLabels(rm.Resource())
-		var base []prompb.Label
+		var base []label
 		if job != "" {
-			base = append(base, prompb.Label{Name: jobLabel, Value: job})
+			base = append(base, label{Name: jobLabel, Value: job})
 		}
 		if instance != "" {
-			base = append(base, prompb.Label{Name: instanceLabel, Value: instance})
+			base = append(base, label{Name: instanceLabel, Value: instance})
 		}
 		scratch.reset()
 		targetFailed := false

@@ -199,7 +199,7 @@ func (e *prwExporter) trimDelivered(s *series) bool {
 	if !ok {
 		return true
 	}
-	s.samples = slices.DeleteFunc(s.samples, func(x prompb.Sample) bool { return x.Timestamp <= last })
+	s.samples = slices.DeleteFunc(s.samples, func(x sample) bool { return x.Timestamp <= last })
 	s.histograms = slices.DeleteFunc(s.histograms, func(x prompb.Histogram) bool { return x.Timestamp <= last })
 	s.exemplars = slices.DeleteFunc(s.exemplars, func(x prompb.Exemplar) bool { return x.Timestamp <= last })
 	return len(s.samples)+len(s.histograms)+len(s.exemplars) > 0

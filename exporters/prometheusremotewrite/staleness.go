@@ -1,80 +1,40 @@
 package prometheusremotewrite // import "github.com/sieveobs/sieve/exporters/prometheusremotewrite"
 
 import (
-	"encoding/binary"
 	"time"
 
-	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
-// staleEntry is one tracked series, kept compact because up to max_series of them live for
-// staleness' sake alone: its labels are one byte string (each name and value preceded by its
-// uvarint length) instead of a slice of label structs pointing at strings that would keep the
-// translated batch's memory alive, and times are Unix integers.
+// staleEntry is a series whose staleness marker is being sent: it owns its labels, so that the
+// marker can be handed back (restore) after the slot it came from was reused.
 type staleEntry struct {
 	hash   uint64
 	lastTS int64 // milliseconds
 	seen   int64 // Unix nanoseconds
-	labels []byte
+	labels []label
 	mtype  writev2.Metadata_MetricType
 }
 
-// encodeLabels appends the compact form of ls to dst.
-func encodeLabels(dst []byte, ls []prompb.Label) []byte {
-	for _, l := range ls {
-		dst = binary.AppendUvarint(dst, uint64(len(l.Name)))
-		dst = append(dst, l.Name...)
-		dst = binary.AppendUvarint(dst, uint64(len(l.Value)))
-		dst = append(dst, l.Value...)
-	}
-	return dst
-}
-
-// decodeLabels is encodeLabels' inverse; it allocates, and runs only for markers.
-func decodeLabels(enc []byte) []prompb.Label {
-	var out []prompb.Label
-	for len(enc) > 0 {
-		var l prompb.Label
-		l.Name, enc = nextString(enc)
-		l.Value, enc = nextString(enc)
-		out = append(out, l)
-	}
-	return out
-}
-
-func nextString(enc []byte) (string, []byte) {
-	n, k := binary.Uvarint(enc)
-	if k <= 0 || uint64(len(enc)-k) < n {
-		return "", nil
-	}
-	return string(enc[k : k+int(n)]), enc[k+int(n):]
-}
-
-// labelsEncodedEqual reports whether enc is the compact form of ls, without allocating.
-func labelsEncodedEqual(enc []byte, ls []prompb.Label) bool {
-	for _, l := range ls {
-		for _, part := range [2]string{l.Name, l.Value} {
-			n, k := binary.Uvarint(enc)
-			if k <= 0 || n != uint64(len(part)) || uint64(len(enc)-k) < n || string(enc[k:k+int(n)]) != part {
-				return false
-			}
-			enc = enc[k+int(n):]
-		}
-	}
-	return len(enc) == 0
-}
-
-// staleSlot is a tracked series and its place in the least-recently-seen
-// order, linked by slot index so that tracking a series allocates nothing
-// once the slots have grown: under series churn every push inserts and
-// evicts thousands of entries.
+// staleSlot is one tracked series and its place in the least-recently-seen order, 40 bytes. It
+// holds no Go pointer (see stalestore.go): its labels are in the arena at ref. A free slot is
+// linked into the free list through next.
 type staleSlot struct {
-	staleEntry
+	hash       uint64
+	lastTS     int64 // milliseconds
+	seen       int64 // Unix nanoseconds
+	ref        arenaRef
 	prev, next int32
+	mtype      uint8 // a writev2.Metadata_MetricType
 }
 
-const noSlot = -1
+const (
+	noSlot = -1
+	// Slots are allocated in chunks, so that growing never copies the slots already in use nor
+	// holds two copies of them at once.
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+)
 
 // stalenessTracker remembers when each series last had a sample so that a
 // staleness marker can end it promptly once it stops reporting, instead of
@@ -85,9 +45,20 @@ type stalenessTracker struct {
 	staleAfter time.Duration
 	maxSeries  int
 	onEvict    func(string)
-	entries    map[uint64]int32
-	slots      []staleSlot
-	free       []int32
+
+	chunks [][]staleSlot
+	nslots int32 // slots ever handed out
+	free   int32 // first free slot, linked through next
+	count  int   // series tracked
+
+	// table finds a slot by series hash: open addressing with linear probing, each cell the
+	// slot number plus one, 0 for an empty cell. Its size is a power of two.
+	table []uint32
+
+	symbols symbolTable
+	arena   labelArena
+	scratch []byte
+
 	// head is the series seen least recently, tail the one seen last.
 	head, tail int32
 }
@@ -97,7 +68,10 @@ func newStalenessTracker(cfg StalenessConfig, onEvict func(string)) *stalenessTr
 		staleAfter: cfg.StaleAfter,
 		maxSeries:  cfg.MaxSeries,
 		onEvict:    onEvict,
-		entries:    make(map[uint64]int32),
+		free:       noSlot,
+		table:      make([]uint32, 1024),
+		symbols:    newSymbolTable(),
+		arena:      newLabelArena(),
 		head:       noSlot,
 		tail:       noSlot,
 	}
@@ -105,15 +79,69 @@ func newStalenessTracker(cfg StalenessConfig, onEvict func(string)) *stalenessTr
 
 func (t *stalenessTracker) enabled() bool { return t.staleAfter > 0 }
 
+func (t *stalenessTracker) slot(i int32) *staleSlot {
+	return &t.chunks[i>>chunkBits][i&(chunkSize-1)]
+}
+
+// find returns the table cell holding the series with hash h, or the empty cell where it would go.
+func (t *stalenessTracker) find(h uint64) (cell int, at int32, found bool) {
+	mask := len(t.table) - 1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
+		v := t.table[i]
+		if v == 0 {
+			return i, noSlot, false
+		}
+		if t.slot(int32(v-1)).hash == h {
+			return i, int32(v - 1), true
+		}
+	}
+}
+
+// deleteCell empties a cell, moving later cells of the same probe run back so that every
+// series stays reachable from its home cell (backward-shift deletion).
+func (t *stalenessTracker) deleteCell(i int) {
+	mask := len(t.table) - 1
+	for j := (i + 1) & mask; t.table[j] != 0; j = (j + 1) & mask {
+		home := int(t.slot(int32(t.table[j]-1)).hash) & mask
+		// The entry at j can fill i unless its home lies cyclically in (i, j].
+		if (i <= j && i < home && home <= j) || (i > j && (i < home || home <= j)) {
+			continue
+		}
+		t.table[i] = t.table[j]
+		i = j
+	}
+	t.table[i] = 0
+}
+
+// grow doubles the table once it is three quarters full, keeping probe runs short.
+func (t *stalenessTracker) grow() {
+	if 4*(t.count+1) <= 3*len(t.table) {
+		return
+	}
+	old := t.table
+	t.table = make([]uint32, 2*len(old))
+	mask := len(t.table) - 1
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		i := int(t.slot(int32(v-1)).hash) & mask
+		for t.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.table[i] = v
+	}
+}
+
 func (t *stalenessTracker) unlink(i int32) {
-	sl := &t.slots[i]
+	sl := t.slot(i)
 	if sl.prev != noSlot {
-		t.slots[sl.prev].next = sl.next
+		t.slot(sl.prev).next = sl.next
 	} else {
 		t.head = sl.next
 	}
 	if sl.next != noSlot {
-		t.slots[sl.next].prev = sl.prev
+		t.slot(sl.next).prev = sl.prev
 	} else {
 		t.tail = sl.prev
 	}
@@ -121,10 +149,10 @@ func (t *stalenessTracker) unlink(i int32) {
 }
 
 func (t *stalenessTracker) pushBack(i int32) {
-	sl := &t.slots[i]
+	sl := t.slot(i)
 	sl.prev, sl.next = t.tail, noSlot
 	if t.tail != noSlot {
-		t.slots[t.tail].next = i
+		t.slot(t.tail).next = i
 	} else {
 		t.head = i
 	}
@@ -132,32 +160,91 @@ func (t *stalenessTracker) pushBack(i int32) {
 }
 
 func (t *stalenessTracker) pushFront(i int32) {
-	sl := &t.slots[i]
+	sl := t.slot(i)
 	sl.prev, sl.next = noSlot, t.head
 	if t.head != noSlot {
-		t.slots[t.head].prev = i
+		t.slot(t.head).prev = i
 	} else {
 		t.tail = i
 	}
 	t.head = i
 }
 
-// alloc returns a free slot; its labels keep their capacity for reuse.
-func (t *stalenessTracker) alloc() int32 {
-	if n := len(t.free); n > 0 {
-		i := t.free[n-1]
-		t.free = t.free[:n-1]
-		return i
+// insert tracks a new series (not in the table) at the back or the front of the order and
+// reports whether it could be stored.
+func (t *stalenessTracker) insert(hash uint64, ls []label, mtype writev2.Metadata_MetricType, lastTS, seen int64, front bool) bool {
+	t.scratch = t.symbols.encode(t.scratch[:0], ls)
+	ref, ok := t.arena.add(t.scratch)
+	if !ok {
+		return false
 	}
-	t.slots = append(t.slots, staleSlot{prev: noSlot, next: noSlot})
-	return int32(len(t.slots) - 1)
+	var at int32
+	if t.free != noSlot {
+		at = t.free
+		t.free = t.slot(at).next
+	} else {
+		if int(t.nslots)>>chunkBits == len(t.chunks) {
+			t.chunks = append(t.chunks, make([]staleSlot, chunkSize))
+		}
+		at = t.nslots
+		t.nslots++
+	}
+	*t.slot(at) = staleSlot{hash: hash, lastTS: lastTS, seen: seen, ref: ref, mtype: uint8(mtype)}
+	t.grow()
+	cell, _, _ := t.find(hash)
+	t.table[cell] = uint32(at) + 1
+	t.count++
+	if front {
+		t.pushFront(at)
+	} else {
+		t.pushBack(at)
+	}
+	return true
 }
 
-// forget removes slot i from the order and the index.
-func (t *stalenessTracker) forget(i int32) {
-	t.unlink(i)
-	delete(t.entries, t.slots[i].hash)
-	t.free = append(t.free, i)
+// forget removes the series in slot at, found in table cell cell.
+func (t *stalenessTracker) forget(cell int, at int32) {
+	t.unlink(at)
+	t.deleteCell(cell)
+	sl := t.slot(at)
+	t.arena.remove(sl.ref)
+	*sl = staleSlot{next: t.free, prev: noSlot}
+	t.free = at
+	t.count--
+}
+
+// forgetSlot removes the series in slot at.
+func (t *stalenessTracker) forgetSlot(at int32) {
+	cell, _, _ := t.find(t.slot(at).hash)
+	t.forget(cell, at)
+}
+
+// compact moves the label sets out of pages that long-lived series left mostly empty, once the
+// arena holds more than twice what is in use. Every byte moved was in a page at least half
+// empty, so the work is paid for by the bytes freed since the last compaction.
+func (t *stalenessTracker) compact() {
+	if !t.arena.fragmented() {
+		return
+	}
+	sparse := make([]bool, len(t.arena.pages))
+	for p := range sparse {
+		sparse[p] = t.arena.sparse(p)
+	}
+	for at := t.head; at != noSlot; at = t.slot(at).next {
+		sl := t.slot(at)
+		if p := int(sl.ref >> pageBits); !sparse[p] {
+			continue
+		}
+		// Copied out first: adding may release the page the bytes are in.
+		t.scratch = append(t.scratch[:0], t.arena.get(sl.ref)...)
+		t.arena.remove(sl.ref)
+		ref, ok := t.arena.add(t.scratch)
+		if !ok {
+			// Cannot happen: the page just released is free again.
+			panic("prometheusremotewrite: staleness arena full while compacting")
+		}
+		sl.ref = ref
+	}
 }
 
 // observe records the series of a batch that is about to be sent.
@@ -165,49 +252,48 @@ func (t *stalenessTracker) observe(b *batch, now time.Time) {
 	if !t.enabled() {
 		return
 	}
+	nowNano := now.UnixNano()
 	for i := range b.n {
 		s := &b.series[i]
 		last, ok := lastTimestamp(s)
 		if !ok {
 			continue
 		}
-		if at, found := t.entries[s.hash]; found {
-			sl := &t.slots[at]
-			if labelsEncodedEqual(sl.labels, s.labels) {
+		if cell, at, found := t.find(s.hash); found {
+			sl := t.slot(at)
+			if t.symbols.equal(t.arena.get(sl.ref), s.labels) {
 				if lastValueStale(s) {
 					// The data already ended the series.
-					t.forget(at)
+					t.forget(cell, at)
 					continue
 				}
 				sl.lastTS = max(sl.lastTS, last)
-				sl.seen = now.UnixNano()
+				sl.seen = nowNano
 				t.unlink(at)
 				t.pushBack(at)
 				continue
 			}
 			// A different series with the same hash: the newer one is tracked.
-			t.forget(at)
+			t.forget(cell, at)
 		}
 		if lastValueStale(s) {
 			continue
 		}
-		if len(t.entries) >= t.maxSeries && t.head != noSlot {
-			t.forget(t.head)
+		if t.count >= t.maxSeries && t.head != noSlot {
+			t.forgetSlot(t.head)
 			t.onEvict(reasonCapacity)
 		}
-		at := t.alloc()
-		sl := &t.slots[at]
-		sl.hash = s.hash
-		sl.labels = encodeLabels(sl.labels[:0], s.labels)
-		sl.mtype, sl.lastTS, sl.seen = s.mtype, last, now.UnixNano()
-		t.entries[s.hash] = at
-		t.pushBack(at)
+		if !t.insert(s.hash, s.labels, s.mtype, last, nowNano, false) {
+			t.onEvict(reasonCapacity)
+		}
 	}
+	t.symbols.forget()
+	t.compact()
 }
 
 // due reports whether a sweep at now would end a series.
 func (t *stalenessTracker) due(now time.Time) bool {
-	return t.enabled() && t.head != noSlot && now.UnixNano()-t.slots[t.head].seen >= int64(t.staleAfter)
+	return t.enabled() && t.head != noSlot && now.UnixNano()-t.slot(t.head).seen >= int64(t.staleAfter)
 }
 
 // sweep appends a staleness marker to b for every series not seen for
@@ -220,21 +306,25 @@ func (t *stalenessTracker) sweep(b *batch, now time.Time) []staleEntry {
 	var out []staleEntry
 	for t.head != noSlot {
 		at := t.head
-		sl := &t.slots[at]
+		sl := t.slot(at)
 		if now.UnixNano()-sl.seen < int64(t.staleAfter) {
 			break
 		}
-		se := sl.staleEntry
-		t.forget(at)
+		se := staleEntry{hash: sl.hash, lastTS: sl.lastTS, seen: sl.seen, mtype: writev2.Metadata_MetricType(sl.mtype)}
+		inBatch := false
 		if _, ok := b.index[se.hash]; ok {
 			// The series has samples in this very batch; it is not stale.
+			inBatch = true
+		} else {
+			se.labels = t.symbols.decode(t.arena.get(sl.ref))
+		}
+		t.forgetSlot(at)
+		if inBatch {
 			continue
 		}
-		// The marker keeps the labels: the slot must not reuse them.
-		t.slots[at].labels = nil
 		ts := max(se.lastTS+1, now.UnixMilli())
-		s := b.get(decodeLabels(se.labels), se.mtype, "", "")
-		s.samples = append(s.samples, prompb.Sample{Value: staleNaN, Timestamp: ts})
+		s := b.get(se.labels, se.mtype, "", "")
+		s.samples = append(s.samples, sample{Value: staleNaN, Timestamp: ts})
 		b.stale++
 		out = append(out, se)
 	}
@@ -244,13 +334,12 @@ func (t *stalenessTracker) sweep(b *batch, now time.Time) []staleEntry {
 // restore puts back a marker that could not be delivered so that the next
 // sweep emits it again.
 func (t *stalenessTracker) restore(se staleEntry) {
-	if _, ok := t.entries[se.hash]; ok {
+	if _, _, found := t.find(se.hash); found {
 		return
 	}
-	at := t.alloc()
-	t.slots[at].staleEntry = se
-	t.entries[se.hash] = at
-	t.pushFront(at)
+	if !t.insert(se.hash, se.labels, se.mtype, se.lastTS, se.seen, true) {
+		t.onEvict(reasonCapacity)
+	}
 }
 
 func lastTimestamp(s *series) (int64, bool) {

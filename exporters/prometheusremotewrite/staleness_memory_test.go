@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
@@ -35,10 +36,13 @@ func BenchmarkStalenessMemory(b *testing.B) {
 		tr8 = nil
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if len(tr.entries) != series {
-			b.Fatalf("%d series tracked, want %d", len(tr.entries), series)
+		if tr.count != series {
+			b.Fatalf("%d series tracked, want %d", tr.count, series)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/series, "B/series")
+		if sz := unsafe.Sizeof(staleSlot{}); sz != 40 {
+			b.Fatalf("a slot takes %d bytes, want 40", sz)
+		}
 		runtime.KeepAlive(tr)
 	}
 }

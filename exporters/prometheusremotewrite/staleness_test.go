@@ -125,7 +125,7 @@ func TestStalenessTrackerIsBounded(t *testing.T) {
 	newTranslator(createDefaultConfig().(*Config)).translate(md, b)
 	b.finish()
 	tr.observe(b, time.Unix(0, 0))
-	require.Len(t, tr.entries, 3)
+	require.Equal(t, 3, tr.count)
 	require.Equal(t, evictions{reasonCapacity: 2}, ev)
 }
 
@@ -147,18 +147,18 @@ func TestStalenessMarkerLabelsSurviveSlotReuse(t *testing.T) {
 	sweepBatch := newBatch()
 	markers := tr.sweep(sweepBatch, time.Unix(120, 0))
 	require.Len(t, markers, 1)
-	want := labelString(decodeLabels(markers[0].labels))
+	want := labelString(promLabels(markers[0].labels))
 	require.Contains(t, want, "old")
 
 	tr.observe(batchOf("new"), time.Unix(121, 0))
-	require.Len(t, tr.slots, 1, "the freed slot is reused")
-	require.Equal(t, want, labelString(decodeLabels(markers[0].labels)))
+	require.Equal(t, int32(1), tr.nslots, "the freed slot is reused")
+	require.Equal(t, want, labelString(promLabels(markers[0].labels)))
 
 	tr.restore(markers[0])
-	require.Len(t, tr.entries, 2)
+	require.Equal(t, 2, tr.count)
 	again := tr.sweep(newBatch(), time.Unix(122, 0))
 	require.Len(t, again, 1, "only the restored marker is due")
-	require.Equal(t, want, labelString(decodeLabels(again[0].labels)))
+	require.Equal(t, want, labelString(promLabels(again[0].labels)))
 }
 
 // BenchmarkStalenessChurn tracks batches of series never seen before, as when a label carries

@@ -63,7 +63,7 @@ type translator struct {
 	labels         map[string]string
 	targetInfo     bool
 	exemplars      bool
-	externalLabels []prompb.Label
+	externalLabels []label
 }
 
 type nameKey struct {
@@ -118,9 +118,9 @@ func newTranslator(cfg *Config) *translator {
 		exemplars:   cfg.SendExemplars,
 	}
 	for k, v := range cfg.ExternalLabels {
-		t.externalLabels = append(t.externalLabels, prompb.Label{Name: k, Value: v})
+		t.externalLabels = append(t.externalLabels, label{Name: k, Value: v})
 	}
-	slices.SortFunc(t.externalLabels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(t.externalLabels, func(a, b label) int { return strings.Compare(a.Name, b.Name) })
 	return t
 }
 
@@ -165,12 +165,12 @@ func (t *translator) translate(md pmetric.Metrics, b *batch) {
 
 func (t *translator) translateResource(rm pmetric.ResourceMetrics, b *batch) {
 	job, instance := resourceLabels(rm.Resource())
-	var base []prompb.Label
+	var base []label
 	if job != "" {
-		base = append(base, prompb.Label{Name: jobLabel, Value: job})
+		base = append(base, label{Name: jobLabel, Value: job})
 	}
 	if instance != "" {
-		base = append(base, prompb.Label{Name: instanceLabel, Value: instance})
+		base = append(base, label{Name: instanceLabel, Value: instance})
 	}
 	var latest int64
 	sms := rm.ScopeMetrics()
@@ -187,16 +187,16 @@ func (t *translator) translateResource(rm pmetric.ResourceMetrics, b *batch) {
 	}
 }
 
-func (t *translator) addTargetInfo(res pcommon.Resource, base []prompb.Label, ts int64, b *batch) {
+func (t *translator) addTargetInfo(res pcommon.Resource, base []label, ts int64, b *batch) {
 	ls := b.scratch[:0]
-	ls = append(ls, prompb.Label{Name: nameLabel, Value: targetInfo})
+	ls = append(ls, label{Name: nameLabel, Value: targetInfo})
 	ls = append(ls, base...)
 	n := 0
 	for k, v := range res.Attributes().All() {
 		if isIdentifyingAttr(k) {
 			continue
 		}
-		ls = append(ls, prompb.Label{Name: t.labelName(k), Value: v.AsString()})
+		ls = append(ls, label{Name: t.labelName(k), Value: v.AsString()})
 		n++
 	}
 	if n == 0 {
@@ -206,13 +206,13 @@ func (t *translator) addTargetInfo(res pcommon.Resource, base []prompb.Label, ts
 	ls = t.finishLabels(ls)
 	b.scratch = ls
 	s := b.get(ls, writev2.Metadata_METRIC_TYPE_GAUGE, "Target metadata", "")
-	s.samples = append(s.samples, prompb.Sample{Value: 1, Timestamp: ts})
+	s.samples = append(s.samples, sample{Value: 1, Timestamp: ts})
 }
 
 // finishLabels sorts, merges colliding names (joining values with ";" in
 // attribute order, as the OpenTelemetry specification asks) and applies the
 // external labels, which win over data labels.
-func (t *translator) finishLabels(ls []prompb.Label) []prompb.Label {
+func (t *translator) finishLabels(ls []label) []label {
 	for _, el := range t.externalLabels {
 		replaced := false
 		for i := range ls {
@@ -225,7 +225,7 @@ func (t *translator) finishLabels(ls []prompb.Label) []prompb.Label {
 			ls = append(ls, el)
 		}
 	}
-	slices.SortStableFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(ls, func(a, b label) int { return strings.Compare(a.Name, b.Name) })
 	out := ls[:0]
 	for _, l := range ls {
 		if l.Value == "" || l.Name == "" {
@@ -243,15 +243,15 @@ func (t *translator) finishLabels(ls []prompb.Label) []prompb.Label {
 }
 
 // pointLabels builds the sorted label set for one data point in b.scratch.
-func (t *translator) pointLabels(b *batch, name string, base []prompb.Label, attrs pcommon.Map, extraName, extraValue string) []prompb.Label {
+func (t *translator) pointLabels(b *batch, name string, base []label, attrs pcommon.Map, extraName, extraValue string) []label {
 	ls := b.scratch[:0]
-	ls = append(ls, prompb.Label{Name: nameLabel, Value: name})
+	ls = append(ls, label{Name: nameLabel, Value: name})
 	for k, v := range attrs.All() {
 		ln := t.labelName(k)
 		if ln == nameLabel || ln == "" {
 			continue
 		}
-		ls = append(ls, prompb.Label{Name: ln, Value: v.AsString()})
+		ls = append(ls, label{Name: ln, Value: v.AsString()})
 	}
 	// job and instance from the resource win over data point attributes of
 	// the same name, so target_info always joins.
@@ -264,7 +264,7 @@ func (t *translator) pointLabels(b *batch, name string, base []prompb.Label, att
 		ls = append(ls, bl)
 	}
 	if extraName != "" {
-		ls = append(ls, prompb.Label{Name: extraName, Value: extraValue})
+		ls = append(ls, label{Name: extraName, Value: extraValue})
 	}
 	ls = t.finishLabels(ls)
 	b.scratch = ls
@@ -291,7 +291,7 @@ func metricType(m pmetric.Metric) writev2.Metadata_MetricType {
 // translateMetric appends the series of one metric and returns the latest
 // timestamp seen (ms). When only >= 0, only that data point is translated;
 // the exporter uses this to find which points fell into failed shards.
-func (t *translator) translateMetric(m pmetric.Metric, base []prompb.Label, b *batch, only int) int64 {
+func (t *translator) translateMetric(m pmetric.Metric, base []label, b *batch, only int) int64 {
 	fn := t.familyNames(m)
 	name := fn.base
 	if name == "" {
@@ -366,7 +366,7 @@ func dataPointCount(m pmetric.Metric) int {
 
 func noValue(flags pmetric.DataPointFlags) bool { return flags.NoRecordedValue() }
 
-func (t *translator) addFloat(b *batch, ls []prompb.Label, v float64, ts int64, stale bool, mt writev2.Metadata_MetricType, help, unit string) *series {
+func (t *translator) addFloat(b *batch, ls []label, v float64, ts int64, stale bool, mt writev2.Metadata_MetricType, help, unit string) *series {
 	s := b.get(ls, mt, help, unit)
 	if stale {
 		v = staleNaN
@@ -374,11 +374,11 @@ func (t *translator) addFloat(b *batch, ls []prompb.Label, v float64, ts int64, 
 	} else {
 		v = cleanValue(v)
 	}
-	s.samples = append(s.samples, prompb.Sample{Value: v, Timestamp: ts})
+	s.samples = append(s.samples, sample{Value: v, Timestamp: ts})
 	return s
 }
 
-func (t *translator) number(b *batch, name string, base []prompb.Label, dp pmetric.NumberDataPoint, mt writev2.Metadata_MetricType, help, unit string) int64 {
+func (t *translator) number(b *batch, name string, base []label, dp pmetric.NumberDataPoint, mt writev2.Metadata_MetricType, help, unit string) int64 {
 	ls := t.pointLabels(b, name, base, dp.Attributes(), "", "")
 	var v float64
 	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
@@ -402,7 +402,7 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
-func (t *translator) histogram(b *batch, fn *familyNames, base []prompb.Label, dp pmetric.HistogramDataPoint, help, unit string) int64 {
+func (t *translator) histogram(b *batch, fn *familyNames, base []label, dp pmetric.HistogramDataPoint, help, unit string) int64 {
 	bounds, counts := dp.ExplicitBounds(), dp.BucketCounts()
 	if counts.Len() != 0 && counts.Len() != bounds.Len()+1 {
 		b.drop(reasonInvalidHistogram, 1)
@@ -433,7 +433,7 @@ func (t *translator) histogram(b *batch, fn *familyNames, base []prompb.Label, d
 	return ts
 }
 
-func (t *translator) summary(b *batch, fn *familyNames, base []prompb.Label, dp pmetric.SummaryDataPoint, help, unit string) int64 {
+func (t *translator) summary(b *batch, fn *familyNames, base []label, dp pmetric.SummaryDataPoint, help, unit string) int64 {
 	ts := toMillis(dp.Timestamp())
 	stale := noValue(dp.Flags())
 	mt := writev2.Metadata_METRIC_TYPE_SUMMARY
@@ -450,7 +450,7 @@ func (t *translator) summary(b *batch, fn *familyNames, base []prompb.Label, dp 
 	return ts
 }
 
-func (t *translator) expHistogram(b *batch, name string, base []prompb.Label, dp pmetric.ExponentialHistogramDataPoint, help, unit string) int64 {
+func (t *translator) expHistogram(b *batch, name string, base []label, dp pmetric.ExponentialHistogramDataPoint, help, unit string) int64 {
 	ts := toMillis(dp.Timestamp())
 	mt := writev2.Metadata_METRIC_TYPE_HISTOGRAM
 	if noValue(dp.Flags()) {

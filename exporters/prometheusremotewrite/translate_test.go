@@ -70,8 +70,8 @@ func batchSeries(b *batch) ([]prompb.TimeSeries, map[string]string) {
 	var out []prompb.TimeSeries
 	types := map[string]string{}
 	for _, s := range b.all() {
-		out = append(out, prompb.TimeSeries{Labels: s.labels, Samples: s.samples, Histograms: s.histograms, Exemplars: s.exemplars})
-		types[labelString(s.labels)] = strings.ToLower(strings.TrimPrefix(s.mtype.String(), "METRIC_TYPE_"))
+		out = append(out, prompb.TimeSeries{Labels: promLabels(s.labels), Samples: promSamples(s.samples), Histograms: s.histograms, Exemplars: s.exemplars})
+		types[labelString(promLabels(s.labels))] = strings.ToLower(strings.TrimPrefix(s.mtype.String(), "METRIC_TYPE_"))
 	}
 	return out, types
 }
