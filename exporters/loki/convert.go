@@ -3,13 +3,13 @@ package loki // import "github.com/sieveobs/sieve/exporters/loki"
 import (
 	"cmp"
 	"encoding/hex"
+	"math"
 	"slices"
-	"sort"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/grafana/loki/pkg/push"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -34,15 +34,80 @@ type labelSpec struct {
 	name string // sanitized label name
 }
 
-// tenantBatch is the part of one pdata batch that goes to one tenant.
+// tenantBatch is the part of one pdata batch that goes to one tenant, already
+// encoded: the entries are protobuf Entry messages back to back in buf, and
+// each stream lists its entries' places in buf. Batches are pooled; release
+// returns one once its request is sent.
 type tenantBatch struct {
 	tenant    string
-	resources []int // ResourceLogs indexes, to rebuild what must be retried
-	streams   map[string]int
-	req       push.PushRequest
-	labels    [][]label // per stream, for the JSON wire format
+	resources []int          // ResourceLogs indexes, to rebuild what must be retried
+	index     map[string]int // stream selector -> index in streams
+	streams   []stream
+	buf       []byte
 	stats     convertStats
 	entries   int
+}
+
+// stream is one stream of a tenantBatch.
+type stream struct {
+	selector string
+	labels   []label // for the JSON wire format
+	entries  []entryRef
+}
+
+// entryRef places one encoded Entry message in tenantBatch.buf. It holds no
+// pointer, so that sorting and keeping thousands of them costs the GC nothing.
+type entryRef struct {
+	ts       int64 // Unix nanoseconds, the sort key
+	off, end int
+}
+
+var batchPool = sync.Pool{New: func() any { return &tenantBatch{index: map[string]int{}} }}
+
+func newTenantBatch(tenant string) *tenantBatch {
+	tb := batchPool.Get().(*tenantBatch)
+	tb.tenant = tenant
+	return tb
+}
+
+// release returns tb to the pool; tb must not be used afterwards.
+func (tb *tenantBatch) release() {
+	if cap(tb.buf) > maxPooledBuffer {
+		return
+	}
+	clear(tb.index)
+	for i := range tb.streams {
+		// Drop the label strings so that a pooled batch pins no request.
+		s := &tb.streams[i]
+		s.selector = ""
+		clear(s.labels)
+		s.labels = s.labels[:0]
+		s.entries = s.entries[:0]
+	}
+	*tb = tenantBatch{index: tb.index, streams: tb.streams[:0], buf: tb.buf[:0], resources: tb.resources[:0]}
+	batchPool.Put(tb)
+}
+
+// stream returns the index of the stream with the given selector, adding it
+// with these labels when it is new.
+func (tb *tenantBatch) stream(selector []byte, lbls []label) int {
+	if idx, ok := tb.index[string(selector)]; ok {
+		return idx
+	}
+	idx := len(tb.streams)
+	sel := string(selector)
+	tb.index[sel] = idx
+	if idx < cap(tb.streams) {
+		// A pooled stream: keep its slices' capacity.
+		tb.streams = tb.streams[:idx+1]
+		s := &tb.streams[idx]
+		s.selector = sel
+		s.labels = append(s.labels[:0], lbls...)
+		s.entries = s.entries[:0]
+	} else {
+		tb.streams = append(tb.streams, stream{selector: sel, labels: slices.Clone(lbls)})
+	}
+	return idx
 }
 
 // convertStats gathers counts over one batch so telemetry is recorded once
@@ -79,20 +144,27 @@ type converter struct {
 	severity  string
 	resLabels []labelSpec
 	logLabels []labelSpec
+	// recordLabels is whether any stream label comes from the record itself;
+	// without, every record of a resource goes to the same stream.
+	recordLabels bool
 
-	mu    sync.Mutex // guards guard and names across concurrent pushes
+	mu    sync.Mutex // guards guard and the scratch state across concurrent pushes
 	guard *cardinalityGuard
-	names map[string]string // structured metadata name cache, bounded
-}
 
-const maxNameCache = 4096
+	// Scratch space reused across records and batches.
+	lbls    []label
+	demoted []label
+	keyBuf  []byte
+	lineBuf []byte
+	nameBuf []byte
+	rs      resourceState
+}
 
 func newConverter(cfg *Config, now func() time.Time) *converter {
 	c := &converter{
 		cfg:      cfg,
 		now:      now,
 		guard:    newCardinalityGuard(cfg.Cardinality, now),
-		names:    map[string]string{},
 		severity: "",
 	}
 	for k, v := range cfg.Labels.Static {
@@ -108,26 +180,52 @@ func newConverter(cfg *Config, now func() time.Time) *converter {
 	for _, k := range cfg.Labels.LogAttributes {
 		c.logLabels = append(c.logLabels, labelSpec{key: k, name: SanitizeLabelName(k)})
 	}
+	c.recordLabels = c.severity != "" || len(c.logLabels) > 0
 	return c
-}
-
-func (c *converter) smName(key string) string {
-	if n, ok := c.names[key]; ok {
-		return n
-	}
-	n := SanitizeLabelName(key)
-	if len(c.names) < maxNameCache {
-		c.names[key] = n
-	}
-	return n
 }
 
 // resourceState is what is shared by every record of one ResourceLogs.
 type resourceState struct {
 	labels   []label // admitted
-	demoted  []push.LabelAdapter
-	resAttrs []push.LabelAdapter // non-label resource attributes
+	demoted  []label // over budget: structured metadata of every entry
 	resource pcommon.Map
+	// pairs holds the resource attributes that are not labels, encoded once
+	// as structured metadata pairs; pairEnds marks where each ends.
+	pairs     []byte
+	pairEnds  []pairEnd
+	pairsSize int // sum of the pairs' name and value lengths
+	// Without record-level labels: the selector of the resource's stream and
+	// its index, -1 until an entry is added.
+	selector []byte
+	stream   int
+}
+
+type pairEnd struct {
+	end  int // offset in resourceState.pairs
+	size int // name and value length, what max_size counts
+}
+
+// smState tracks the structured metadata written for one entry against
+// max_entries and max_size.
+type smState struct {
+	n, size int
+	cut     bool
+}
+
+// fits reports whether one more pair of size bytes (name and value) stays
+// within the limits; once one does not, no later pair is written either, so
+// metadata is cut at the same place as a prefix of the list would be.
+func (c *converter) fits(sm *smState, size int) bool {
+	if sm.cut {
+		return false
+	}
+	sm.size += size
+	if sm.n >= c.cfg.StructuredMetadata.MaxEntries || sm.size > c.cfg.StructuredMetadata.MaxSize {
+		sm.cut = true
+		return false
+	}
+	sm.n++
+	return true
 }
 
 // convert splits ld into one request per tenant. Order of entries within a
@@ -135,30 +233,23 @@ type resourceState struct {
 func (c *converter) convert(ld plog.Logs, st *convertStats) []*tenantBatch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.forget()
 	c.guard.beginBatch()
 
 	now := c.now()
-	var oldest, newest time.Time
+	nowNs := now.UnixNano()
+	oldest, newest := int64(math.MinInt64), int64(math.MaxInt64)
 	if c.cfg.Limits.MaxEntryAge > 0 {
-		oldest = now.Add(-c.cfg.Limits.MaxEntryAge)
+		oldest = unixNanos(now.Add(-c.cfg.Limits.MaxEntryAge))
 	}
 	if c.cfg.Limits.MaxFutureSkew > 0 {
-		newest = now.Add(c.cfg.Limits.MaxFutureSkew)
+		newest = unixNanos(now.Add(c.cfg.Limits.MaxFutureSkew))
 	}
+	smCfg := c.cfg.StructuredMetadata
 
 	var batches []*tenantBatch
 	byTenant := map[string]*tenantBatch{}
-	var (
-		lbls    []label
-		keyBuf  []byte
-		lineBuf []byte
-		arena   []push.LabelAdapter
-		rs      resourceState
-	)
-
-	// One allocation for the structured metadata of the whole batch instead
-	// of repeated growth; entries keep capped sub-slices of it.
-	arena = make([]push.LabelAdapter, 0, ld.LogRecordCount()*4)
+	rs := &c.rs
 
 	rls := ld.ResourceLogs()
 	for ri := 0; ri < rls.Len(); ri++ {
@@ -170,25 +261,21 @@ func (c *converter) convert(ld plog.Logs, st *convertStats) []*tenantBatch {
 			if v, ok := res.Get(c.cfg.Tenant.ResourceAttribute); ok && v.AsString() != "" {
 				tenant = v.AsString()
 				if !validTenant(tenant) {
-					n := int64(0)
-					for si := 0; si < rl.ScopeLogs().Len(); si++ {
-						n += int64(rl.ScopeLogs().At(si).LogRecords().Len())
-					}
-					st.drop(dropInvalidTenant, n)
+					st.drop(dropInvalidTenant, int64(countRecords(rl)))
 					continue
 				}
 			}
 		}
 		tb := byTenant[tenant]
 		if tb == nil {
-			tb = &tenantBatch{tenant: tenant, streams: map[string]int{}}
+			tb = newTenantBatch(tenant)
 			byTenant[tenant] = tb
 			batches = append(batches, tb)
 		}
 		tb.resources = append(tb.resources, ri)
 		st := &tb.stats
 
-		c.resource(res, &rs, st)
+		c.resource(res, st)
 
 		sls := rl.ScopeLogs()
 		for si := 0; si < sls.Len(); si++ {
@@ -200,99 +287,191 @@ func (c *converter) convert(ld plog.Logs, st *convertStats) []*tenantBatch {
 				if ts == 0 {
 					ts = lr.ObservedTimestamp()
 				}
-				t := now
+				t := nowNs
 				if ts != 0 {
-					t = ts.AsTime()
+					t = int64(ts) // as pcommon.Timestamp.AsTime reads it
 				}
-				if !oldest.IsZero() && t.Before(oldest) {
+				if t < oldest {
 					st.drop(dropTooOld, 1)
 					continue
 				}
-				if !newest.IsZero() && t.After(newest) {
+				if t > newest {
 					if c.cfg.Limits.FutureEntries == ActionDrop {
 						st.drop(dropTooNew, 1)
 						continue
 					}
-					t = now
+					t = nowNs
 				}
 
 				// Stream labels: resource-level decisions are reused, the
 				// record-level ones go through the guard here.
-				lbls = append(lbls[:0], rs.labels...)
-				smStart := len(arena)
-				arena = append(arena, rs.demoted...)
 				attrs := lr.Attributes()
-				if c.severity != "" && lr.SeverityText() != "" {
-					lbls, arena = c.admit(lbls, arena, c.severity, lr.SeverityText(), st)
-				}
-				for _, ls := range c.logLabels {
-					if v, ok := attrs.Get(ls.key); ok {
-						lbls, arena = c.admit(lbls, arena, ls.name, v.AsString(), st)
+				demoted := rs.demoted
+				if c.recordLabels {
+					c.lbls = append(c.lbls[:0], rs.labels...)
+					c.demoted = append(c.demoted[:0], rs.demoted...)
+					if c.severity != "" && lr.SeverityText() != "" {
+						c.lbls, c.demoted = c.admit(c.lbls, c.demoted, c.severity, lr.SeverityText(), st)
 					}
+					for _, ls := range c.logLabels {
+						if v, ok := attrs.Get(ls.key); ok {
+							c.lbls, c.demoted = c.admit(c.lbls, c.demoted, ls.name, v.AsString(), st)
+						}
+					}
+					if len(c.lbls) == 0 {
+						c.lbls = append(c.lbls, fallbackLabel)
+					}
+					sortLabels(c.lbls)
+					c.keyBuf = appendLabelsString(c.keyBuf[:0], c.lbls)
+					demoted = c.demoted
 				}
-				if len(lbls) == 0 {
-					lbls = append(lbls, fallbackLabel)
-				}
-				sortLabels(lbls)
-				keyBuf = appendLabelsString(keyBuf[:0], lbls)
 
-				line, ok := c.line(&lineBuf, lr, attrs, rs.resource, st)
+				line, lineBytes, ok := c.line(lr, attrs, st)
 				if !ok {
-					arena = arena[:smStart]
 					continue
 				}
 
-				if c.cfg.StructuredMetadata.TraceContext {
-					if id := lr.TraceID(); !id.IsEmpty() {
-						arena = append(arena, push.LabelAdapter{Name: "trace_id", Value: hex.EncodeToString(id[:])})
-					}
-					if id := lr.SpanID(); !id.IsEmpty() {
-						arena = append(arena, push.LabelAdapter{Name: "span_id", Value: hex.EncodeToString(id[:])})
+				// The Entry message: timestamp, line, structured metadata.
+				b := tb.buf
+				off := len(b)
+				b = appendTimestamp(b, t)
+				if lineBytes != nil {
+					b = appendBytesField(b, tagLine, lineBytes)
+				} else {
+					b = appendBytesField(b, tagLine, line)
+				}
+				var sm smState
+				for _, l := range demoted {
+					if c.fits(&sm, len(l.name)+len(l.value)) {
+						b = appendPair(b, l.name, l.value)
 					}
 				}
-				if c.cfg.StructuredMetadata.LogAttributes {
+				if smCfg.TraceContext {
+					var hx [32]byte
+					if id := lr.TraceID(); !id.IsEmpty() && c.fits(&sm, len("trace_id")+32) {
+						hex.Encode(hx[:], id[:])
+						b = appendPair(b, "trace_id", hx[:])
+					}
+					if id := lr.SpanID(); !id.IsEmpty() && c.fits(&sm, len("span_id")+16) {
+						hex.Encode(hx[:16], id[:])
+						b = appendPair(b, "span_id", hx[:16])
+					}
+				}
+				if smCfg.LogAttributes {
 					if c.severity == "" && lr.SeverityText() != "" {
-						arena = append(arena, push.LabelAdapter{Name: "severity_text", Value: sanitizeLabelValue(lr.SeverityText())})
-					}
-					attrs.Range(func(k string, v pcommon.Value) bool {
-						if c.isLogLabel(k) {
-							return true
+						v := sanitizeLabelValue(lr.SeverityText())
+						if c.fits(&sm, len("severity_text")+len(v)) {
+							b = appendPair(b, "severity_text", v)
 						}
-						arena = append(arena, push.LabelAdapter{Name: c.smName(k), Value: sanitizeLabelValue(v.AsString())})
-						return true
-					})
+					}
+					if !sm.cut {
+						b = c.appendAttributes(b, attrs, &sm)
+					}
 				}
-				arena = append(arena, rs.resAttrs...)
-				sm := c.capMetadata(arena[smStart:len(arena):len(arena)], st)
+				if len(rs.pairEnds) > 0 && !sm.cut {
+					if sm.n+len(rs.pairEnds) <= smCfg.MaxEntries && sm.size+rs.pairsSize <= smCfg.MaxSize {
+						// The common case: all of them fit.
+						b = append(b, rs.pairs...)
+						sm.n += len(rs.pairEnds)
+						sm.size += rs.pairsSize
+					} else {
+						from := 0
+						for _, p := range rs.pairEnds {
+							if !c.fits(&sm, p.size) {
+								break
+							}
+							b = append(b, rs.pairs[from:p.end]...)
+							from = p.end
+						}
+					}
+				}
+				if sm.cut {
+					st.smTruncated++
+				}
+				tb.buf = b
 
-				idx, found := tb.streams[string(keyBuf)]
-				if !found {
-					idx = len(tb.req.Streams)
-					key := string(keyBuf)
-					tb.streams[key] = idx
-					tb.req.Streams = append(tb.req.Streams, push.Stream{Labels: key})
-					tb.labels = append(tb.labels, slices.Clone(lbls))
+				var idx int
+				if c.recordLabels {
+					idx = tb.stream(c.keyBuf, c.lbls)
+				} else {
+					if rs.stream < 0 {
+						rs.stream = tb.stream(rs.selector, rs.labels)
+					}
+					idx = rs.stream
 				}
-				s := &tb.req.Streams[idx]
-				var smv push.LabelsAdapter
-				if len(sm) > 0 {
-					smv = sm
-				}
-				s.Entries = append(s.Entries, push.Entry{Timestamp: t, Line: line, StructuredMetadata: smv})
+				s := &tb.streams[idx]
+				s.entries = append(s.entries, entryRef{ts: t, off: off, end: len(b)})
 				tb.entries++
 			}
 		}
 	}
 
 	for _, tb := range batches {
-		for i := range tb.req.Streams {
-			e := tb.req.Streams[i].Entries
-			if !sort.SliceIsSorted(e, func(a, b int) bool { return e[a].Timestamp.Before(e[b].Timestamp) }) {
-				slices.SortStableFunc(e, func(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) })
+		for i := range tb.streams {
+			e := tb.streams[i].entries
+			if !slices.IsSortedFunc(e, func(a, b entryRef) int { return cmp.Compare(a.ts, b.ts) }) {
+				// Ties keep their arrival order, which is their order in buf.
+				slices.SortFunc(e, func(a, b entryRef) int {
+					if c := cmp.Compare(a.ts, b.ts); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.off, b.off)
+				})
 			}
 		}
 	}
 	return batches
+}
+
+// appendAttributes writes the record's attributes that are not labels as
+// structured metadata, rendering names and values straight into b.
+func (c *converter) appendAttributes(b []byte, attrs pcommon.Map, sm *smState) []byte {
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if c.isLogLabel(k) {
+			return true
+		}
+		name := appendLabelName(c.nameBuf[:0], k)
+		c.nameBuf = name
+		var value string
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			value = sanitizeLabelValue(v.Str())
+		case pcommon.ValueTypeInt, pcommon.ValueTypeDouble, pcommon.ValueTypeBool:
+			// Rendered after the name in the same scratch buffer: ASCII,
+			// valid UTF-8 already.
+			switch v.Type() {
+			case pcommon.ValueTypeInt:
+				c.nameBuf = strconv.AppendInt(c.nameBuf, v.Int(), 10)
+			case pcommon.ValueTypeDouble:
+				c.nameBuf = appendFloat(c.nameBuf, v.Double())
+			default:
+				c.nameBuf = strconv.AppendBool(c.nameBuf, v.Bool())
+			}
+			if !c.fits(sm, len(c.nameBuf)) {
+				return false
+			}
+			b = appendPair(b, c.nameBuf[:len(name)], c.nameBuf[len(name):])
+			return true
+		case pcommon.ValueTypeEmpty:
+		default:
+			value = sanitizeLabelValue(v.AsString())
+		}
+		if !c.fits(sm, len(name)+len(value)) {
+			return false
+		}
+		b = appendPair(b, name, value)
+		return true
+	})
+	return b
+}
+
+// forget drops what the scratch state still references of the batch just
+// converted, so that an idle exporter does not keep it in memory.
+func (c *converter) forget() {
+	c.rs.resource = pcommon.Map{}
+	for _, ls := range [][]label{c.lbls, c.demoted, c.rs.labels, c.rs.demoted} {
+		clear(ls[:cap(ls)])
+	}
 }
 
 func (c *converter) isLogLabel(k string) bool {
@@ -315,20 +494,21 @@ func (c *converter) isResourceLabel(k string) bool {
 
 // admit runs one candidate label through the guard, appending it to the
 // stream labels or, when over budget, to the entry's structured metadata.
-func (c *converter) admit(lbls []label, sm []push.LabelAdapter, name, value string, st *convertStats) ([]label, []push.LabelAdapter) {
+func (c *converter) admit(lbls, demoted []label, name, value string, st *convertStats) ([]label, []label) {
 	if value == "" {
-		return lbls, sm
+		return lbls, demoted
 	}
 	value = sanitizeLabelValue(value)
 	if reason := c.guard.admit(name, value, len(lbls)); reason != "" {
 		st.demote(reason)
-		return lbls, append(sm, push.LabelAdapter{Name: name, Value: value})
+		return lbls, append(demoted, label{name: name, value: value})
 	}
-	return append(lbls, label{name: name, value: value}), sm
+	return append(lbls, label{name: name, value: value}), demoted
 }
 
-// resource computes the per-ResourceLogs part of every entry.
-func (c *converter) resource(res pcommon.Map, rs *resourceState, st *convertStats) {
+// resource computes the per-ResourceLogs part of every entry into c.rs.
+func (c *converter) resource(res pcommon.Map, st *convertStats) {
+	rs := &c.rs
 	rs.labels = append(rs.labels[:0], c.static...)
 	rs.demoted = rs.demoted[:0]
 	rs.resource = res
@@ -337,39 +517,42 @@ func (c *converter) resource(res pcommon.Map, rs *resourceState, st *convertStat
 			rs.labels, rs.demoted = c.admit(rs.labels, rs.demoted, ls.name, v.AsString(), st)
 		}
 	}
-	// A fresh slice: entries of the previous resource still point at the old one.
-	rs.resAttrs = nil
+	rs.pairs, rs.pairEnds, rs.pairsSize = rs.pairs[:0], rs.pairEnds[:0], 0
 	if c.cfg.StructuredMetadata.ResourceAttributes {
 		res.Range(func(k string, v pcommon.Value) bool {
 			if !c.isResourceLabel(k) && k != c.cfg.Tenant.ResourceAttribute {
-				rs.resAttrs = append(rs.resAttrs, push.LabelAdapter{Name: c.smName(k), Value: sanitizeLabelValue(v.AsString())})
+				c.nameBuf = appendLabelName(c.nameBuf[:0], k)
+				value := sanitizeLabelValue(v.AsString())
+				rs.pairs = appendPair(rs.pairs, c.nameBuf, value)
+				size := len(c.nameBuf) + len(value)
+				rs.pairEnds = append(rs.pairEnds, pairEnd{end: len(rs.pairs), size: size})
+				rs.pairsSize += size
 			}
 			return true
 		})
 	}
-}
-
-// capMetadata enforces Loki's structured metadata count and size limits so
-// that one noisy record cannot fail its whole request.
-func (c *converter) capMetadata(sm []push.LabelAdapter, st *convertStats) []push.LabelAdapter {
-	maxN, maxSize := c.cfg.StructuredMetadata.MaxEntries, c.cfg.StructuredMetadata.MaxSize
-	size := 0
-	for i, l := range sm {
-		size += len(l.Name) + len(l.Value)
-		if i >= maxN || size > maxSize {
-			st.smTruncated++
-			return sm[:i]
+	rs.stream = -1
+	if !c.recordLabels {
+		lbls := rs.labels
+		if len(lbls) == 0 {
+			lbls = append(lbls, fallbackLabel)
 		}
+		sortLabels(lbls)
+		rs.labels = lbls
+		rs.selector = appendLabelsString(rs.selector[:0], lbls)
 	}
-	return sm
 }
 
-// line renders the log line and applies the line size limit. It returns
+// line renders the log line and applies the line size limit. It returns the
+// line as a string, or as bytes (in c.lineBuf) for the JSON line format, and
 // false when the entry must be dropped.
-func (c *converter) line(buf *[]byte, lr plog.LogRecord, attrs, res pcommon.Map, st *convertStats) (string, bool) {
-	var line string
+func (c *converter) line(lr plog.LogRecord, attrs pcommon.Map, st *convertStats) (string, []byte, bool) {
+	var (
+		line      string
+		lineBytes []byte
+	)
 	if c.cfg.LineFormat == LineFormatJSON {
-		b := append((*buf)[:0], `{"body":`...)
+		b := append(c.lineBuf[:0], `{"body":`...)
 		b = appendJSONValue(b, lr.Body())
 		if !c.cfg.StructuredMetadata.LogAttributes && attrs.Len() > 0 {
 			b = append(b, `,"attributes":{`...)
@@ -389,13 +572,13 @@ func (c *converter) line(buf *[]byte, lr plog.LogRecord, attrs, res pcommon.Map,
 			})
 			b = append(b, '}')
 		}
-		if !c.cfg.StructuredMetadata.ResourceAttributes && res.Len() > 0 {
+		if res := c.rs.resource; !c.cfg.StructuredMetadata.ResourceAttributes && res.Len() > 0 {
 			b = append(b, `,"resource":`...)
 			b = appendJSONMap(b, res)
 		}
 		b = append(b, '}')
-		*buf = b
-		line = string(b)
+		c.lineBuf = b
+		lineBytes = b
 	} else {
 		body := lr.Body()
 		if body.Type() == pcommon.ValueTypeStr {
@@ -404,19 +587,19 @@ func (c *converter) line(buf *[]byte, lr plog.LogRecord, attrs, res pcommon.Map,
 			line = body.AsString()
 		}
 	}
-	if maxLen := c.cfg.Limits.MaxLineSize; maxLen > 0 && len(line) > maxLen {
+	if maxLen := c.cfg.Limits.MaxLineSize; maxLen > 0 && len(line)+len(lineBytes) > maxLen {
 		if c.cfg.Limits.LineTooLong == ActionDrop {
 			st.drop(dropLineTooLong, 1)
-			return "", false
+			return "", nil, false
 		}
 		st.truncated++
-		line = truncateUTF8(line, maxLen)
+		line, lineBytes = truncateUTF8(line, maxLen), truncateUTF8(lineBytes, maxLen)
 	}
-	return line, true
+	return line, lineBytes, true
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune.
-func truncateUTF8(s string, n int) string {
+func truncateUTF8[T ~string | ~[]byte](s T, n int) T {
 	if len(s) <= n {
 		return s
 	}

@@ -2,9 +2,9 @@ package loki // import "github.com/sieveobs/sieve/exporters/loki"
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
-	"github.com/grafana/loki/pkg/push"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -53,19 +53,12 @@ func (r *encodedRequest) release() {
 func encode(tb *tenantBatch, format string) (*encodedRequest, error) {
 	if format == FormatJSON {
 		b := getBuf()
-		*b = appendPushJSON((*b)[:0], &tb.req, tb.labels)
+		*b = appendPushJSON((*b)[:0], tb)
 		return &encodedRequest{body: *b, contentType: contentTypeJSON, rawSize: len(*b), bufs: [2]*[]byte{b}}, nil
 	}
 	raw := getBuf()
-	size := tb.req.Size()
-	if cap(*raw) < size {
-		*raw = make([]byte, size)
-	}
-	*raw = (*raw)[:size]
-	if err := marshalPushRequest(*raw, &tb.req); err != nil {
-		putBuf(raw)
-		return nil, err
-	}
+	*raw = tb.appendProto((*raw)[:0])
+	size := len(*raw)
 	comp := getBuf()
 	maxLen := s2.MaxEncodedLen(size)
 	if maxLen < 0 {
@@ -82,46 +75,37 @@ func encode(tb *tenantBatch, format string) (*encodedRequest, error) {
 	return &encodedRequest{body: *comp, contentType: contentTypeProtobuf, rawSize: size, bufs: [2]*[]byte{raw, comp}}, nil
 }
 
-// marshalPushRequest writes req into dst, which must be exactly req.Size()
-// bytes. It produces the same bytes as PushRequest.MarshalToSizedBuffer, which
-// sizes every stream twice more on top of the Size call made for dst.
-func marshalPushRequest(dst []byte, req *push.PushRequest) error {
-	i := len(dst)
-	for s := len(req.Streams) - 1; s >= 0; s-- {
-		n, err := req.Streams[s].MarshalToSizedBuffer(dst[:i])
-		if err != nil {
-			return err
+// appendProto appends tb as a protobuf PushRequest. The entries are already
+// encoded: only the stream headers are written here, and each entry is one
+// copy, in timestamp order.
+func (tb *tenantBatch) appendProto(dst []byte) []byte {
+	total := 0
+	for i := range tb.streams {
+		total += sizeField(tb.streams[i].size())
+	}
+	dst = slices.Grow(dst, total)
+	for i := range tb.streams {
+		s := &tb.streams[i]
+		dst = append(dst, tagStreams)
+		dst = appendVarint(dst, uint64(s.size()))
+		dst = appendBytesField(dst, tagLabels, s.selector)
+		for _, e := range s.entries {
+			dst = append(dst, tagEntries)
+			dst = appendVarint(dst, uint64(e.end-e.off))
+			dst = append(dst, tb.buf[e.off:e.end]...)
 		}
-		i -= n
-		i = putUvarintBackward(dst, i, uint64(n))
-		i--
-		dst[i] = 0xa // field 1 (streams), wire type 2
 	}
-	if i != 0 {
-		return errors.New("push request size changed while marshalling")
-	}
-	return nil
+	return dst
 }
 
-// putUvarintBackward writes v as a varint ending at dst[i-1] and returns the
-// new start, mirroring gogo's backward marshalling.
-func putUvarintBackward(dst []byte, i int, v uint64) int {
-	i -= sovUvarint(v)
-	base := i
-	for v >= 1<<7 {
-		dst[i] = byte(v&0x7f | 0x80)
-		v >>= 7
-		i++
+// size is the size of the Stream message.
+func (s *stream) size() int {
+	n := 0
+	if len(s.selector) > 0 {
+		n = sizeField(len(s.selector))
 	}
-	dst[i] = byte(v)
-	return base
-}
-
-func sovUvarint(v uint64) int {
-	n := 1
-	for v >= 1<<7 {
-		v >>= 7
-		n++
+	for _, e := range s.entries {
+		n += sizeField(e.end - e.off)
 	}
 	return n
 }

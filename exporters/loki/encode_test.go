@@ -91,11 +91,11 @@ func TestEncodeProtobufGolden(t *testing.T) {
 
 	raw, err := snappy.Decode(nil, enc.body)
 	require.NoError(t, err)
-	ref, err := batches[0].req.Marshal()
-	require.NoError(t, err)
-	require.Equal(t, ref, raw, "must match Loki's own marshalling byte for byte")
 	var got push.PushRequest
 	require.NoError(t, got.Unmarshal(raw))
+	ref, err := got.Marshal()
+	require.NoError(t, err)
+	require.Equal(t, ref, raw, "must match Loki's own marshalling byte for byte")
 	want := goldenExpected()
 	require.Len(t, got.Streams, len(want.Streams))
 	for i := range want.Streams {
@@ -187,11 +187,11 @@ func TestConvertLimits(t *testing.T) {
 			require.Equal(t, tt.wantEntries, batches[0].entries)
 			require.Equal(t, tt.wantStats, batches[0].stats)
 			if tt.wantEntries == 1 {
-				e := batches[0].req.Streams[0].Entries[0]
+				e := decodeBatch(t, batches[0]).Streams[0].Entries[0]
 				require.Equal(t, tt.wantLine, e.Line)
 				require.True(t, tt.wantTS.Equal(e.Timestamp))
 				// No label configured matched: the fallback keeps the stream valid.
-				require.Equal(t, `{service_name="unknown_service"}`, batches[0].req.Streams[0].Labels)
+				require.Equal(t, `{service_name="unknown_service"}`, decodeBatch(t, batches[0]).Streams[0].Labels)
 			}
 		})
 	}
@@ -220,7 +220,7 @@ func TestConvertDemotesOverBudget(t *testing.T) {
 	require.Equal(t, map[string]int64{demoteValueBudget: 2}, tb.stats.demoted)
 
 	byLabels := map[string][]push.Entry{}
-	for _, s := range tb.req.Streams {
+	for _, s := range decodeBatch(t, tb).Streams {
 		byLabels[s.Labels] = s.Entries
 	}
 	require.Len(t, byLabels[`{service_name="api", user_id="a"}`], 2)
@@ -255,7 +255,7 @@ func TestConvertTenants(t *testing.T) {
 	require.Equal(t, "shared", batches[1].tenant)
 	require.Equal(t, []int{1}, batches[1].resources)
 	require.Equal(t, map[string]int64{dropInvalidTenant: 1}, global.dropped)
-	for _, s := range batches[0].req.Streams {
+	for _, s := range decodeBatch(t, batches[0]).Streams {
 		for _, e := range s.Entries {
 			for _, m := range e.StructuredMetadata {
 				require.NotEqual(t, "tenant", m.Name, "the tenant attribute is routing, not metadata")
@@ -276,6 +276,6 @@ func TestStructuredMetadataCapped(t *testing.T) {
 	}
 	var global convertStats
 	batches := c.convert(ld, &global)
-	require.Len(t, batches[0].req.Streams[0].Entries[0].StructuredMetadata, 3)
+	require.Len(t, decodeBatch(t, batches[0]).Streams[0].Entries[0].StructuredMetadata, 3)
 	require.Equal(t, int64(1), batches[0].stats.smTruncated)
 }

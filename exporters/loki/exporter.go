@@ -131,6 +131,11 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 
 	var global convertStats
 	batches := e.conv.convert(ld, &global)
+	defer func() {
+		for _, tb := range batches {
+			tb.release()
+		}
+	}()
 	e.recordStats(ctx, &global)
 
 	var permanent []error
@@ -212,7 +217,7 @@ func (e *lokiExporter) send(ctx context.Context, tb *tenantBatch) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		e.telemetry.ExporterLokiEntriesSent.Add(ctx, int64(tb.entries))
 		e.telemetry.ExporterLokiBytesSent.Add(ctx, int64(len(enc.body)))
-		e.telemetry.ExporterLokiStreamsPerRequest.Record(ctx, int64(len(tb.req.Streams)))
+		e.telemetry.ExporterLokiStreamsPerRequest.Record(ctx, int64(len(tb.streams)))
 		return nil
 	}
 

@@ -1,6 +1,7 @@
 package loki
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -120,8 +121,11 @@ func FuzzConvertOTLPLogs(f *testing.F) {
 				require.NoError(t, err)
 				var got push.PushRequest
 				require.NoError(t, got.Unmarshal(raw))
+				again, err := got.Marshal()
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(again, raw), "not what loki/pkg/push marshals")
 				enc.release()
-				require.Len(t, got.Streams, len(tb.req.Streams))
+				require.Len(t, got.Streams, len(tb.streams))
 				entries += checkPushRequest(t, cfg, &got)
 
 				enc, err = encode(tb, FormatJSON)

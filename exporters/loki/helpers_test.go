@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/pkg/push"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -63,4 +65,11 @@ func connectionFailures(tt *componenttest.Telemetry) int64 {
 		}
 	}
 	return n
+}
+
+// decodeBatch reads tb back with Loki's own types: what Loki will see.
+func decodeBatch(t testing.TB, tb *tenantBatch) push.PushRequest {
+	var req push.PushRequest
+	require.NoError(t, req.Unmarshal(tb.appendProto(nil)))
+	return req
 }

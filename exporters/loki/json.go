@@ -6,13 +6,12 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/grafana/loki/pkg/push"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD
 // so that the output is always valid JSON.
-func appendJSONString(dst []byte, s string) []byte {
+func appendJSONString[T ~string | ~[]byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -42,7 +41,8 @@ func appendJSONString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most UTFMax bytes: a conversion that stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
@@ -106,18 +106,18 @@ func appendJSONValue(dst []byte, v pcommon.Value) []byte {
 	}
 }
 
-// appendPushJSON writes req in the JSON body format of Loki's push API:
-// {"streams":[{"stream":{...},"values":[["<unix ns>","line",{metadata}]]}]}.
-// streamLabels gives each stream's labels as pairs, since the protobuf form
-// only keeps the selector string.
-func appendPushJSON(dst []byte, req *push.PushRequest, streamLabels [][]label) []byte {
+// appendPushJSON writes tb in the JSON body format of Loki's push API:
+// {"streams":[{"stream":{...},"values":[["<unix ns>","line",{metadata}]]}]},
+// reading lines and metadata back from the encoded entries.
+func appendPushJSON(dst []byte, tb *tenantBatch) []byte {
 	dst = append(dst, `{"streams":[`...)
-	for i, s := range req.Streams {
+	for i := range tb.streams {
+		s := &tb.streams[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"stream":{`...)
-		for j, l := range streamLabels[i] {
+		for j, l := range s.labels {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
@@ -126,29 +126,75 @@ func appendPushJSON(dst []byte, req *push.PushRequest, streamLabels [][]label) [
 			dst = appendJSONString(dst, l.value)
 		}
 		dst = append(dst, `},"values":[`...)
-		for j, e := range s.Entries {
+		for j, e := range s.entries {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `["`...)
-			dst = strconv.AppendInt(dst, e.Timestamp.UnixNano(), 10)
+			dst = strconv.AppendInt(dst, e.ts, 10)
 			dst = append(dst, `",`...)
-			dst = appendJSONString(dst, e.Line)
-			if len(e.StructuredMetadata) > 0 {
-				dst = append(dst, ",{"...)
-				for k, m := range e.StructuredMetadata {
-					if k > 0 {
-						dst = append(dst, ',')
-					}
-					dst = appendJSONString(dst, m.Name)
-					dst = append(dst, ':')
-					dst = appendJSONString(dst, m.Value)
-				}
-				dst = append(dst, '}')
-			}
+			dst = appendEntryJSON(dst, tb.buf[e.off:e.end])
 			dst = append(dst, ']')
 		}
 		dst = append(dst, "]}"...)
 	}
 	return append(dst, "]}"...)
+}
+
+// appendEntryJSON writes the line and the structured metadata of one
+// encoded Entry: "line" or "line",{"name":"value",...}.
+func appendEntryJSON(dst []byte, entry []byte) []byte {
+	var line []byte
+	metadata := 0
+	for rest := entry; len(rest) > 0; {
+		tag, payload, _, next, ok := consumeField(rest)
+		if !ok {
+			break // cannot happen: the converter wrote it
+		}
+		rest = next
+		switch tag {
+		case tagLine:
+			line = payload
+		case tagMetadata:
+			metadata++
+		}
+	}
+	dst = appendJSONString(dst, line)
+	if metadata == 0 {
+		return dst
+	}
+	dst = append(dst, ",{"...)
+	first := true
+	for rest := entry; len(rest) > 0; {
+		tag, payload, _, next, ok := consumeField(rest)
+		if !ok {
+			break
+		}
+		rest = next
+		if tag != tagMetadata {
+			continue
+		}
+		var name, value []byte
+		for p := payload; len(p) > 0; {
+			t, v, _, n, ok := consumeField(p)
+			if !ok {
+				break
+			}
+			p = n
+			switch t {
+			case tagName:
+				name = v
+			case tagValue:
+				value = v
+			}
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendJSONString(dst, name)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, value)
+	}
+	return append(dst, '}')
 }

@@ -19,6 +19,7 @@ func FuzzAppendJSONString(f *testing.F) {
 		require.NoError(t, json.Unmarshal(out, &got), "%q", out)
 		// Each invalid byte becomes one U+FFFD, as a []rune conversion does.
 		require.Equal(t, string([]rune(s)), got)
+		require.Equal(t, out, appendJSONString(nil, []byte(s)), "the []byte variant differs")
 	})
 }
 

@@ -40,6 +40,45 @@ func SanitizeLabelName(key string) string {
 	return s
 }
 
+// appendLabelName appends SanitizeLabelName(key) to dst without building the
+// string, for structured metadata names written straight to the wire.
+func appendLabelName(dst []byte, key string) []byte {
+	if key == "" {
+		return append(dst, '_')
+	}
+	start := len(dst)
+	if key[0] >= '0' && key[0] <= '9' {
+		dst = append(dst, '_')
+	}
+	// Copy, then patch: keys are short and mostly valid but for a '.'.
+	from := len(dst)
+	dst = append(dst, key...)
+	for i := from; i < len(dst); i++ {
+		if !labelBytes[dst[i]] {
+			dst[i] = '_'
+		}
+	}
+	// The "__" prefix is reserved: keep one '_'.
+	s := dst[start:]
+	if len(s) >= 2 && s[0] == '_' && s[1] == '_' {
+		j := 2
+		for j < len(s) && s[j] == '_' {
+			j++
+		}
+		n := copy(s[1:], s[j:])
+		dst = dst[:start+1+n]
+	}
+	return dst
+}
+
+// labelBytes marks the bytes a label name may hold.
+var labelBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isLabelByte(byte(c))
+	}
+	return t
+}()
+
 func isLabelByte(c byte) bool {
 	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }

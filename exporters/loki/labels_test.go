@@ -44,6 +44,8 @@ func FuzzSanitizeLabelName(f *testing.F) {
 		require.Regexp(t, lokiLabelName, got)
 		require.False(t, strings.HasPrefix(got, "__"), "reserved prefix in %q", got)
 		require.Equal(t, got, SanitizeLabelName(got), "not idempotent")
+		// The wire encoder's variant, after bytes already in the buffer.
+		require.Equal(t, "prefix"+got, string(appendLabelName([]byte("prefix"), key)))
 		if lokiLabelName.MatchString(key) && !strings.HasPrefix(key, "__") {
 			require.Equal(t, key, got, "a valid name must be kept")
 		}
@@ -74,8 +76,8 @@ func FuzzAttributeToLabel(f *testing.F) {
 		var st convertStats
 		batches := c.convert(ld, &st)
 		require.Len(t, batches, 1)
-		require.Len(t, batches[0].req.Streams, 1)
-		s := batches[0].req.Streams[0]
+		require.Len(t, decodeBatch(t, batches[0]).Streams, 1)
+		s := decodeBatch(t, batches[0]).Streams[0]
 
 		matchers, err := parser.NewParser(parser.Options{}).ParseMetricSelector(s.Labels)
 		require.NoError(t, err, "selector %q", s.Labels)
