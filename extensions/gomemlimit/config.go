@@ -15,6 +15,10 @@ type Config struct {
 	// RefreshInterval re-reads the limit so that a resized container is followed; 0 reads it
 	// once at start.
 	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	// GCPercent is the GOGC the extension sets when it has set a memory limit: with the limit
+	// to bound the heap, the garbage collector can run less often than Go's default of 100
+	// asks. A GOGC environment variable, when set, wins; 0 leaves GOGC as it is.
+	GCPercent int `mapstructure:"gc_percent"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -25,6 +29,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if math.IsNaN(c.Ratio) || c.Ratio <= 0 || c.Ratio > 1 {
 		errs = append(errs, errors.New("ratio: must be greater than 0 and at most 1"))
+	}
+	if c.GCPercent < 0 {
+		errs = append(errs, errors.New("gc_percent: must not be negative (0 leaves GOGC as it is)"))
 	}
 	if c.RefreshInterval < 0 {
 		errs = append(errs, errors.New("refresh_interval: must not be negative"))

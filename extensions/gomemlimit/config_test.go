@@ -35,6 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 0.6, cfg.Ratio)
 	require.Equal(t, time.Duration(0), cfg.RefreshInterval)
+	require.Equal(t, 0, cfg.GCPercent)
 }
 
 func TestInvalidConfig(t *testing.T) {
@@ -42,6 +43,7 @@ func TestInvalidConfig(t *testing.T) {
 		"ratio_zero":       "ratio:",
 		"ratio_above_one":  "ratio:",
 		"negative_refresh": "refresh_interval:",
+		"negative_gc":      "gc_percent:",
 		"unknown_key":      "ratoi",
 	} {
 		t.Run(name, func(t *testing.T) {

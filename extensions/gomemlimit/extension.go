@@ -14,23 +14,40 @@ import (
 	"github.com/sieveobs/sieve/extensions/gomemlimit/internal/metadata"
 )
 
+// gcRuntime is what the extension reads and changes of the process: the environment and the
+// runtime's GOGC. Tests replace it so they neither depend on the test process's environment nor
+// change its collector.
+type gcRuntime interface {
+	LookupEnv(key string) (string, bool)
+	// SetGCPercent is debug.SetGCPercent: it returns the previous setting.
+	SetGCPercent(percent int) int
+}
+
+type runtimeGC struct{}
+
+func (runtimeGC) LookupEnv(key string) (string, bool) { return os.LookupEnv(key) }
+func (runtimeGC) SetGCPercent(percent int) int        { return debug.SetGCPercent(percent) }
+
 type limiter struct {
 	cfg       *Config
 	logger    *zap.Logger
 	provider  memlimit.Provider
+	rt        gcRuntime
 	telemetry *metadata.TelemetryBuilder
 
-	previous int64 // the limit before Start, restored at Shutdown
-	started  bool
-	cancel   context.CancelFunc
+	previous   int64 // the limit before Start, restored at Shutdown
+	started    bool
+	previousGC int  // GOGC before Start, restored at Shutdown when gcSet
+	gcSet      bool // whether the extension changed GOGC
+	cancel     context.CancelFunc
 }
 
-func newLimiter(set extension.Settings, cfg *Config, provider memlimit.Provider) (*limiter, error) {
+func newLimiter(set extension.Settings, cfg *Config, provider memlimit.Provider, rt gcRuntime) (*limiter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
-	return &limiter{cfg: cfg, logger: set.Logger, provider: provider, telemetry: tb}, nil
+	return &limiter{cfg: cfg, logger: set.Logger, provider: provider, rt: rt, telemetry: tb}, nil
 }
 
 func (l *limiter) Start(context.Context, component.Host) error {
@@ -42,7 +59,7 @@ func (l *limiter) Start(context.Context, component.Host) error {
 	}); err != nil {
 		return err
 	}
-	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+	if v, ok := l.rt.LookupEnv("GOMEMLIMIT"); ok {
 		l.logger.Info("GOMEMLIMIT is set in the environment; leaving it as it is", zap.String("GOMEMLIMIT", v))
 		return nil
 	}
@@ -60,7 +77,24 @@ func (l *limiter) Start(context.Context, component.Host) error {
 		return nil
 	}
 	l.logger.Info("GOMEMLIMIT set from the memory limit", zap.Int64("bytes", limit), zap.Float64("ratio", l.cfg.Ratio))
+	l.raiseGCPercent()
 	return nil
+}
+
+// raiseGCPercent sets gc_percent as GOGC. It is only called once the extension has set a memory
+// limit: without one, a higher GOGC would let the heap grow unbounded. A GOGC chosen by the user
+// in the environment is kept, whatever its value.
+func (l *limiter) raiseGCPercent() {
+	if l.cfg.GCPercent == 0 {
+		return
+	}
+	if v, ok := l.rt.LookupEnv("GOGC"); ok {
+		l.logger.Info("GOGC is set in the environment; leaving it as it is", zap.String("GOGC", v))
+		return
+	}
+	l.previousGC = l.rt.SetGCPercent(l.cfg.GCPercent)
+	l.gcSet = true
+	l.logger.Info("GOGC raised under the memory limit", zap.Int("gogc", l.cfg.GCPercent))
 }
 
 func (l *limiter) Shutdown(context.Context) error {
@@ -69,6 +103,10 @@ func (l *limiter) Shutdown(context.Context) error {
 	}
 	if l.started {
 		debug.SetMemoryLimit(l.previous)
+	}
+	if l.gcSet {
+		l.rt.SetGCPercent(l.previousGC)
+		l.gcSet = false
 	}
 	l.telemetry.Shutdown()
 	return nil

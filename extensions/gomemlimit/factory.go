@@ -22,9 +22,13 @@ func createDefaultConfig() component.Config {
 		// the persistent queue) and matches memory_limiter's hard limit in the shipped configs.
 		Ratio:           0.8,
 		RefreshInterval: time.Minute,
+		// Twice Go's default: on the bench's tiered log sampling it took 7 to 22% off the CPU per
+		// item for about half as much heap again, where 400 gained little more CPU and doubled
+		// the heap again. The memory limit keeps the heap below the container's limit.
+		GCPercent: 200,
 	}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
-	return newLimiter(set, cfg.(*Config), memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem))
+	return newLimiter(set, cfg.(*Config), memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem), runtimeGC{})
 }

@@ -31,6 +31,7 @@ var (
 	_ extension.Extension   = (*policyExtension)(nil)
 	_ policy.LogTiersSource = (*policyExtension)(nil)
 	_ policy.TraceDecider   = (*policyExtension)(nil)
+	_ policy.Prefilters     = (*policyExtension)(nil)
 	_ engine.Provider       = (*policyExtension)(nil)
 )
 
@@ -45,6 +46,9 @@ type tierWatcher struct {
 }
 
 type policyExtension struct {
+	// PrefilterRegistry lends the samplers' decisions to receivers that sample before decoding.
+	policy.PrefilterRegistry
+
 	cfg    *Config
 	set    extension.Settings
 	tb     *metadata.TelemetryBuilder

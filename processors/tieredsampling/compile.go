@@ -15,6 +15,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/ottl/ottlfuncs"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 
+	"github.com/sieveobs/sieve/internal/otlpwire"
 	"github.com/sieveobs/sieve/internal/policy"
 )
 
@@ -46,8 +47,12 @@ const noTierName = "none"
 
 // tier is one compiled tier. It is immutable once its policy is published.
 type tier struct {
-	name      string
-	cond      *ottl.Condition[*ottllog.TransformContext] // nil matches every record
+	name string
+	cond *ottl.Condition[*ottllog.TransformContext] // nil matches every record
+	// wire is cond compiled for the receiver's prefilter when wireOK; a tier without it sends
+	// the records that reach it to the normal decode.
+	wire      otlpwire.LogPredicate
+	wireOK    bool
 	drop      bool
 	percent   float64
 	threshold sampling.Threshold
@@ -152,6 +157,7 @@ func compile(version string, tiers []TierConfig, opts compileOptions) (*compiled
 			if ct.cond, err = parser.ParseCondition(t.Condition); err != nil {
 				return nil, fmt.Errorf("tiers[%d].condition: %w", i, err)
 			}
+			ct.wire, ct.wireOK = otlpwire.CompileLogCondition(t.Condition)
 		}
 		if ct.threshold, err = percentToThreshold(ct.percent, opts.precision); err != nil {
 			return nil, fmt.Errorf("tier %q: %w", t.Name, err)

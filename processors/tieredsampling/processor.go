@@ -60,8 +60,9 @@ type tieredProcessor struct {
 	next   consumer.Logs
 	now    func() time.Time
 
-	stopMu    sync.Mutex
-	stopWatch func()
+	stopMu     sync.Mutex
+	stopWatch  func()
+	unregister func()
 }
 
 // clock and memory reader are parameters so tests can drive time and pressure.
@@ -169,7 +170,25 @@ func (p *tieredProcessor) start(_ context.Context, host component.Host) error {
 		p.stopWatch = stop
 		p.stopMu.Unlock()
 	}
+	p.registerPrefilter(exts)
 	return nil
+}
+
+// registerPrefilter lends the processor's decisions to receivers that sample before decoding
+// through the policy extension it follows (policy_source, else follow_traces.decider).
+func (p *tieredProcessor) registerPrefilter(exts map[component.ID]component.Component) {
+	for _, id := range []component.ID{p.cfg.PolicySource, p.cfg.FollowTraces.Decider} {
+		if id == (component.ID{}) {
+			continue
+		}
+		if reg, ok := exts[id].(policy.Prefilters); ok {
+			unregister := reg.RegisterLogsPrefilter(newPrefilter(p))
+			p.stopMu.Lock()
+			p.unregister = unregister
+			p.stopMu.Unlock()
+			return
+		}
+	}
 }
 
 // applyTiers compiles a live version completely before publishing it, so a batch sees either
@@ -190,9 +209,12 @@ func (p *tieredProcessor) applyTiers(lt policy.LogTiers) error {
 
 func (p *tieredProcessor) shutdown(ctx context.Context) error {
 	p.stopMu.Lock()
-	stop := p.stopWatch
-	p.stopWatch = nil
+	stop, unregister := p.stopWatch, p.unregister
+	p.stopWatch, p.unregister = nil, nil
 	p.stopMu.Unlock()
+	if unregister != nil {
+		unregister()
+	}
 	if stop != nil {
 		stop()
 	}
@@ -438,38 +460,50 @@ func (*tieredProcessor) limitKey(name string, attrs, resAttrs pcommon.Map) strin
 // hashRandomness maps an attribute value to 56 bits with FNV-1a plus a final avalanche, stable
 // across processes so that every replica decides the same way.
 func hashRandomness(v pcommon.Value) sampling.Randomness {
-	const (
-		offset64 = 14695981039346656037
-		prime64  = 1099511628211
-	)
-	h := uint64(offset64)
+	h := uint64(fnvOffset64)
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		s := v.Str()
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= prime64
-		}
+		h = fnvString(h, v.Str())
 	case pcommon.ValueTypeInt:
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], uint64(v.Int()))
-		for _, c := range b {
-			h ^= uint64(c)
-			h *= prime64
-		}
+		h = fnvInt(h, v.Int())
 	case pcommon.ValueTypeBytes:
-		for _, c := range v.Bytes().AsRaw() {
-			h ^= uint64(c)
-			h *= prime64
-		}
+		h = fnvBytes(h, v.Bytes().AsRaw())
 	default:
-		s := v.AsString()
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= prime64
-		}
+		h = fnvString(h, v.AsString())
 	}
-	// FNV's low bits mix poorly; the splitmix64 finalizer spreads them before taking 56 bits.
+	return finishRandomness(h)
+}
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime64
+	}
+	return h
+}
+
+func fnvInt(h uint64, n int64) uint64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	return fnvBytes(h, b[:])
+}
+
+// finishRandomness takes 56 bits of the hash after the splitmix64 finalizer: FNV's low bits mix
+// poorly.
+func finishRandomness(h uint64) sampling.Randomness {
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27

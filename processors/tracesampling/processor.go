@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/internal/policy/engine"
 	"github.com/sieveobs/sieve/internal/policy/policyfile"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
@@ -42,7 +43,9 @@ type traceSampler struct {
 	cfg    *Config
 	tb     *metadata.TelemetryBuilder
 	engine *engine.Engine
-	attrs  [numReasons]metric.AddOption
+	// unregister withdraws the prefilter lent to receivers (head mode with a policy extension).
+	unregister func()
+	attrs      [numReasons]metric.AddOption
 	// tail is set when tail sampling is enabled.
 	tail *tailSampler
 }
@@ -105,6 +108,11 @@ func (p *traceSampler) start(_ context.Context, host component.Host) error {
 	p.engine = prov.Engine()
 	if p.tail != nil {
 		p.engine.EnableTail(p.cfg.Tail.DecisionCacheSize)
+		return nil
+	}
+	// In head mode every span is decided alone, so a receiver may decide it on the wire.
+	if reg, ok := ext.(policy.Prefilters); ok {
+		p.unregister = reg.RegisterTracesPrefilter(newPrefilter(p))
 	}
 	return nil
 }
@@ -118,6 +126,10 @@ func (p *traceSampler) startTail(ctx context.Context, host component.Host) error
 }
 
 func (p *traceSampler) shutdown(ctx context.Context) error {
+	if p.unregister != nil {
+		p.unregister()
+		p.unregister = nil
+	}
 	if p.tail != nil {
 		p.tail.shutdown(ctx)
 	}

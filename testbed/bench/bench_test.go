@@ -2,6 +2,9 @@ package bench
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,4 +71,69 @@ func TestMarkdownMarksUnavailable(t *testing.T) {
 	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 | 30 | 20 | 1.50 |  |")
 	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | n/a | 20 | — | Sieve: not available in this build |")
 	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | failed | 20 | — | Sieve: run failed (collector exited during start-up) |")
+}
+
+func TestGCEnvironment(t *testing.T) {
+	gcRows := 0
+	for _, p := range Pipelines() {
+		set, unset := gcEnvironment(p)
+		if !p.GCDefaults {
+			require.Equal(t, map[string]string{"GOGC": "100"}, set, p.Name)
+			require.Empty(t, unset, p.Name)
+			continue
+		}
+		gcRows++
+		require.Empty(t, set, p.Name)
+		require.ElementsMatch(t, []string{"GOGC", "GOMEMLIMIT"}, unset, p.Name)
+		require.NotEmpty(t, p.Note, "%s: a GC-default row must say so", p.Name)
+	}
+	require.Equal(t, 1, gcRows)
+}
+
+// The GC-default row is logs-tiered with go_memory_limit added on Sieve's side: same load, same
+// expectations, same baseline config.
+func TestGCDefaultRowIsLogsTiered(t *testing.T) {
+	plain, err := PipelineByName("logs-tiered")
+	require.NoError(t, err)
+	gc, err := PipelineByName("logs-tiered-gc-default")
+	require.NoError(t, err)
+	require.Equal(t, plain.Signal, gc.Signal)
+	require.Equal(t, plain.Expect, gc.Expect)
+	require.Equal(t, plain.Configs[Baseline], gc.Configs[Baseline])
+
+	dir := t.TempDir()
+	require.NoError(t, WriteConfigs(dir))
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	withoutComments := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, "#") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	sieve := withoutComments(read(gc.Configs[Sieve]))
+	require.Contains(t, sieve, "go_memory_limit")
+	want := withoutComments(read(plain.Configs[Sieve]))
+	// Without the extension's two mentions the configs are the same.
+	sieve = strings.Replace(sieve, "  go_memory_limit:\n", "", 1)
+	sieve = strings.Replace(sieve, "extensions: [go_memory_limit, ", "extensions: [", 1)
+	require.Equal(t, want, sieve)
+}
+
+func TestMarkdownShowsNoteAndGOGC(t *testing.T) {
+	r := Report{Machine: Machine{CPU: "test", Cores: 2}, Settings: map[string]any{"collector_cpus": "0", "load_cpus": "1"}}
+	side := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50, PeakAnonMiB: 20}}})
+	p := PipelineReport{Title: "GC row", Note: "each collector with its own GC defaults", Sieve: side, Baseline: side}
+	p.ComputeRatios()
+	r.Pipelines = []PipelineReport{p}
+	var b bytes.Buffer
+	require.NoError(t, r.WriteMarkdown(&b))
+	require.Contains(t, b.String(), "| 1.00 | each collector with its own GC defaults |")
+	require.Contains(t, b.String(), "Both collectors run with GOGC=100 unless a row's note says otherwise")
 }

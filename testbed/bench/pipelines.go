@@ -44,6 +44,11 @@ type Pipeline struct {
 	Aggregated bool
 	// Delivered reads what arrived at the sink for this pipeline given the signal sent.
 	Delivered func(*sinks.Sink, loadgen.Signal) sinks.Counts
+	// GCDefaults runs each collector with the garbage collector settings it ships instead of
+	// both with GOGC=100: the row measures a GC default, not the work done.
+	GCDefaults bool
+	// Note is printed in the row's notes, to say what sets the row apart.
+	Note string
 }
 
 var (
@@ -61,6 +66,18 @@ func Pipelines() []Pipeline {
 			Configs:   map[Collector]string{Sieve: "logs-tiered-sieve.yaml", Baseline: "logs-tiered-baseline.yaml"},
 			Expect:    map[Collector]map[loadgen.Class]float64{Sieve: logsTiers, Baseline: logsTiers},
 			Delivered: otlpCounts,
+		},
+		{
+			// The same job as logs-tiered, with Sieve as shipped: go_memory_limit sets GOMEMLIMIT
+			// and, under it, GOGC=200.
+			Name: "logs-tiered-gc-default", Title: "Logs tiered sampling, Sieve GC default", Signal: loadgen.Logs,
+			Configs:    map[Collector]string{Sieve: "logs-tiered-sieve-gc-default.yaml", Baseline: "logs-tiered-baseline.yaml"},
+			Expect:     map[Collector]map[loadgen.Class]float64{Sieve: logsTiers, Baseline: logsTiers},
+			Delivered:  otlpCounts,
+			GCDefaults: true,
+			Note: "each collector with its own GC defaults, not GOGC=100: Sieve's go_memory_limit sets GOMEMLIMIT " +
+				"(80% of the machine's or container's memory) and GOGC=200 under it, the baseline runs with Go's " +
+				"GOGC=100 and no limit; compare with the row above for the default's gain",
 		},
 		{
 			Name: "traces-sampling", Title: "Trace sampling", Signal: loadgen.Traces,

@@ -16,10 +16,26 @@ import (
 // stopGrace is how long a collector may take to exit on SIGTERM before it is killed.
 const stopGrace = 15 * time.Second
 
-// startProcess runs bin with args, pinned to cpus with taskset when cpus is not empty. A
-// crashed benchmark must not leave a collector holding the core: harness processes die with it.
-func startProcess(bin string, args []string, env map[string]string, cpus, logPath string) (*harness.Process, error) {
-	return harness.Start(harness.Spec{Name: "collector", Path: bin, Args: args, Env: env, CPUs: cpus, LogPath: logPath, TruncateLog: true})
+// startProcess runs bin with args, pinned to cpus with taskset when cpus is not empty; unset names
+// variables of this process's environment the collector must not inherit. A crashed benchmark
+// must not leave a collector holding the core: harness processes die with it.
+func startProcess(bin string, args []string, env map[string]string, unset []string, cpus, logPath string) (*harness.Process, error) {
+	return harness.Start(harness.Spec{Name: "collector", Path: bin, Args: args, Env: env, Unset: unset, CPUs: cpus, LogPath: logPath, TruncateLog: true})
+}
+
+// GOGC is the garbage collector setting both collectors run with in every row but the GC-default
+// ones: Go's own default, set explicitly so that a GOGC in the environment of the bench, or a GC
+// default Sieve ships, does not make one side's GC cheaper than the other's.
+const GOGC = "100"
+
+// gcEnvironment is what the collector's environment gets, and loses, for the garbage collector:
+// GOGC=100 for ordinary rows; for a GCDefaults row nothing, and no GOGC or GOMEMLIMIT inherited
+// from the bench either, so that each collector runs with the defaults it ships.
+func gcEnvironment(p Pipeline) (set map[string]string, unset []string) {
+	if p.GCDefaults {
+		return nil, []string{"GOGC", "GOMEMLIMIT"}
+	}
+	return map[string]string{"GOGC": GOGC}, nil
 }
 
 // waitListening waits until every address accepts TCP connections or the process exits.

@@ -62,8 +62,10 @@ func Summarise(rounds []Saturation) Side {
 
 // PipelineReport is one row of the table.
 type PipelineReport struct {
-	Name     string             `json:"name"`
-	Title    string             `json:"title"`
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Note says what sets the row apart (Pipeline.Note).
+	Note     string             `json:"note,omitempty"`
 	Sieve    Side               `json:"sieve"`
 	Baseline Side               `json:"baseline"`
 	Ratios   map[string]float64 `json:"sieve_to_baseline,omitempty"`
@@ -176,6 +178,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(b, "Saturation is the highest acked rate with at most %.1f%% unexplained loss (items sampled out at the configured rate are explained). ", 100*MaxLoss)
 	fmt.Fprintf(b, "Ratios are Sieve / baseline: above 1 is better for items/s, below 1 is better for CPU and RSS. ")
 	fmt.Fprintf(b, "CPU-seconds per million items is the figure least disturbed by other work on the machine. ")
+	fmt.Fprintf(b, "Both collectors run with GOGC=%s unless a row's note says otherwise, so that rows compare the work done rather than GC tuning. ", GOGC)
 	fmt.Fprintf(b, "Peak RSS includes the mapped pages of the executable, whose size differs between the two builds; peak anonymous RSS (heap and stacks, sampled every 100 ms) is the memory the work itself takes. A note gives the collector's CPU use when its threads spent 10%% or more of the run runnable but waiting for a CPU (its own threads queuing on one core, or other work on that core): a saturated collector shows CPU near 100%%.\n\n")
 	fmt.Fprintf(b, "| Pipeline | Sieve items/s | Baseline items/s | Ratio | Sieve CPU-s/M items | Baseline CPU-s/M items | Ratio | Sieve peak RSS MiB | Baseline peak RSS MiB | Ratio | Sieve peak anon RSS MiB | Baseline peak anon RSS MiB | Ratio | Notes |\n")
 	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -244,6 +247,9 @@ func ratioCell(p PipelineReport, key string) string {
 
 func notes(p PipelineReport) string {
 	var n []string
+	if p.Note != "" {
+		n = append(n, p.Note)
+	}
 	if !p.Sieve.Available {
 		n = append(n, "Sieve: not available in this build")
 	}

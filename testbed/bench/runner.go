@@ -178,8 +178,12 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 		"RECEIVER_GRPC": addrs[0], "RECEIVER_HTTP": addrs[1], "FREE_ADDR": addrs[2],
 		"SINK_GRPC": sink.GRPCAddr, "SINK_HTTP": sink.HTTPURL, "CONFIG_DIR": r.WorkDir,
 	}
+	gcSet, gcUnset := gcEnvironment(p)
+	for k, v := range gcSet {
+		env[k] = v
+	}
 	logPath := filepath.Join(r.WorkDir, fmt.Sprintf("%s-%s-%d.log", p.Name, c, time.Now().UnixNano()))
-	proc, err := startProcess(r.Bins[c], []string{"--config", filepath.Join(r.WorkDir, p.Configs[c])}, env, r.CollectorCPUs, logPath)
+	proc, err := startProcess(r.Bins[c], []string{"--config", filepath.Join(r.WorkDir, p.Configs[c])}, env, gcUnset, r.CollectorCPUs, logPath)
 	if err != nil {
 		return res, sink, err
 	}

@@ -141,3 +141,14 @@ func TestProcessStopAndLog(t *testing.T) {
 		t.Fatalf("FreePorts = %v, %v", ports, err)
 	}
 }
+
+func TestProcessUnsetsInheritedVariables(t *testing.T) {
+	t.Setenv("SIEVE_TEST_DROPPED", "inherited")
+	t.Setenv("SIEVE_TEST_KEPT", "inherited")
+	log := filepath.Join(t.TempDir(), "child.log")
+	p, err := Start(Spec{Name: "env", Path: "sh", Args: []string{"-c", `echo "dropped=${SIEVE_TEST_DROPPED-unset} kept=$SIEVE_TEST_KEPT"`},
+		Unset: []string{"SIEVE_TEST_DROPPED"}, LogPath: log})
+	require.NoError(t, err)
+	require.True(t, p.Wait(10*time.Second))
+	require.Contains(t, p.LogTail(5), "dropped=unset kept=inherited")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,8 @@ type Spec struct {
 	Dir string
 	// Env is added to this process's environment, overriding variables of the same name.
 	Env map[string]string
+	// Unset names variables of this process's environment the child must not inherit.
+	Unset []string
 	// LogPath receives the child's stdout and stderr. The file is appended to, so a restarted
 	// process continues its predecessor's log, unless TruncateLog is set.
 	LogPath     string
@@ -65,6 +68,12 @@ func Start(s Spec) (*Process, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Dir = s.Dir
 	cmd.Env = os.Environ()
+	if len(s.Unset) > 0 {
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+			name, _, _ := strings.Cut(kv, "=")
+			return slices.Contains(s.Unset, name)
+		})
+	}
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

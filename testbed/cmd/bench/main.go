@@ -101,7 +101,7 @@ func run(ctx context.Context, o opts) error {
 		Settings: map[string]any{
 			"collector_cpus": orAny(o.collectorCPUs), "load_cpus": o.loadCPUs, "rounds": o.rounds,
 			"run_seconds": o.duration.Seconds(), "concurrency": o.concurrency, "items_per_request": loadgen.DefaultDataConfig().BatchSize,
-			"protocol": "otlp/grpc",
+			"protocol": "otlp/grpc", "gogc": bench.GOGC,
 		},
 	}
 	want := map[string]bool{}
@@ -117,7 +117,7 @@ func run(ctx context.Context, o opts) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		pr := bench.PipelineReport{Name: p.Name, Title: p.Title}
+		pr := bench.PipelineReport{Name: p.Name, Title: p.Title, Note: p.Note}
 		sides := map[bench.Collector]*bench.Side{bench.Sieve: &pr.Sieve, bench.Baseline: &pr.Baseline}
 		var collectors []bench.Collector
 		for _, c := range []bench.Collector{bench.Sieve, bench.Baseline} {
