@@ -1,6 +1,8 @@
 package otlpwire // import "github.com/sieveobs/sieve/internal/otlpwire"
 
 import (
+	"encoding/binary"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -53,7 +55,9 @@ var entityRefFields = map[protowire.Number]fieldRule{1: {typ: protowire.BytesTyp
 
 // LogRecord is one log record read from the wire; byte slices alias the request.
 type LogRecord struct {
-	SeverityNumber int64
+	// Time and ObservedTime are time_unix_nano and observed_time_unix_nano.
+	Time, ObservedTime uint64
+	SeverityNumber     int64
 	SeverityText   []byte
 	Flags          uint32
 	// TraceID is empty or 16 bytes.
@@ -67,6 +71,7 @@ type LogRecord struct {
 func (r *LogRecord) Attr(key string) Value { return r.attrs.lookup(key) }
 
 func (r *LogRecord) parse(b []byte) error {
+	r.Time, r.ObservedTime = 0, 0
 	r.SeverityNumber, r.SeverityText, r.Flags, r.TraceID = 0, nil, 0, nil
 	r.Body = Value{Kind: KindAbsent}
 	r.attrs.reset()
@@ -77,6 +82,12 @@ func (r *LogRecord) parse(b []byte) error {
 			switch b[0] {
 			case 0x09, 0x59: // time_unix_nano, observed_time_unix_nano
 				if len(b) >= 9 {
+					v := binary.LittleEndian.Uint64(b[1:9])
+					if b[0] == 0x09 {
+						r.Time = v
+					} else {
+						r.ObservedTime = v
+					}
 					b = b[9:]
 					continue
 				}
@@ -126,6 +137,11 @@ func (r *LogRecord) parse(b []byte) error {
 		switch f.num {
 		case 1, 11: // time_unix_nano, observed_time_unix_nano
 			want = protowire.Fixed64Type
+			if f.num == 1 {
+				r.Time = f.v
+			} else {
+				r.ObservedTime = f.v
+			}
 		case 2:
 			want = protowire.VarintType
 			r.SeverityNumber = int64(int32(f.v))

@@ -159,8 +159,8 @@ func (st *prefilterState) DropLog(res *otlpwire.Resource, rec *otlpwire.LogRecor
 	return true
 }
 
-// randomness follows tieredProcessor.randomness; false when the processor would draw a random
-// number or read a value the wire reader does not model.
+// randomness follows tieredProcessor.randomness; false when it would read a value the wire
+// reader does not model.
 func (st *prefilterState) randomness(rec *otlpwire.LogRecord) (sampling.Randomness, bool) {
 	switch v := rec.Attr(randomnessAttr); v.Kind {
 	case otlpwire.KindOther:
@@ -175,15 +175,26 @@ func (st *prefilterState) randomness(rec *otlpwire.LogRecord) (sampling.Randomne
 			return sampling.TraceIDToRandomness(tid), true
 		}
 	}
-	name := st.p.cfg.HashAttribute
-	if name == "" {
+	if name := st.p.cfg.HashAttribute; name != "" {
+		switch v := rec.Attr(name); v.Kind {
+		case otlpwire.KindStr:
+			return finishRandomness(fnvBytes(fnvOffset64, v.Str)), true
+		case otlpwire.KindInt:
+			return finishRandomness(fnvInt(fnvOffset64, v.Int)), true
+		case otlpwire.KindAbsent:
+		default:
+			return sampling.Randomness{}, false
+		}
+	}
+	// contentRandomness on the wire.
+	if rec.Body.Kind == otlpwire.KindOther {
 		return sampling.Randomness{}, false
 	}
-	switch v := rec.Attr(name); v.Kind {
-	case otlpwire.KindStr:
-		return finishRandomness(fnvBytes(fnvOffset64, v.Str)), true
-	case otlpwire.KindInt:
-		return finishRandomness(fnvInt(fnvOffset64, v.Int)), true
+	h := fnvInt(fnvOffset64, int64(rec.Time))
+	h = fnvInt(h, int64(rec.ObservedTime))
+	h = fnvInt(h, rec.SeverityNumber)
+	if rec.Body.Kind == otlpwire.KindStr {
+		h = fnvBytes(h, rec.Body.Str)
 	}
-	return sampling.Randomness{}, false
+	return finishRandomness(h), true
 }

@@ -62,8 +62,8 @@ func parityConfigs() []*Config {
 	return []*Config{classic, mixed, compiled}
 }
 
-// parityPair is two processors with one configuration and one sequence of random draws: one
-// decides decoded requests alone, the other behind its prefilter.
+// parityPair is two processors with one configuration: one decides decoded requests alone, the
+// other behind its prefilter.
 type parityPair struct {
 	alone, behind *tieredProcessor
 	pre           *prefilter
@@ -73,8 +73,6 @@ func newParityPair(t testing.TB, cfg *Config) *parityPair {
 	host := hostWith(map[component.ID]component.Component{component.MustNewID("decider"): parityDecider{}})
 	mk := func() *tieredProcessor {
 		p := newTestProcessor(t, cfg, nil, nil)
-		var n uint64
-		p.randU64 = func() uint64 { n++; return n * 0x9e3779b97f4a7c15 }
 		require.NoError(t, p.start(context.Background(), host))
 		return p
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +47,6 @@ type tieredProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	opts      compileOptions
 	shed      *shedder
-	// randU64 draws randomness for records with nothing to hash; tests seed it.
-	randU64 func() uint64
 
 	policy atomic.Pointer[compiledPolicy]
 
@@ -76,7 +73,6 @@ func newTieredProcessor(set processor.Settings, cfg *Config, next consumer.Logs,
 		logger:    set.Logger,
 		telemetry: tb,
 		shed:      newShedder(cfg.OverloadShedding, now, mem),
-		randU64:   rand.Uint64,
 		next:      next,
 		now:       now,
 		opts: compileOptions{
@@ -425,7 +421,7 @@ func (p *tieredProcessor) match(ctx context.Context, bs *batchState, lr plog.Log
 }
 
 // randomness follows the OTel order: an explicit sampling.randomness, then the trace ID, then a
-// hash of the configured attribute, and a random draw as the last resort.
+// hash of the configured attribute, and a hash of the record's content as the last resort.
 func (p *tieredProcessor) randomness(lr plog.LogRecord, attrs pcommon.Map) sampling.Randomness {
 	if v, ok := attrs.Get(randomnessAttr); ok && v.Type() == pcommon.ValueTypeStr {
 		if r, err := sampling.RValueToRandomness(v.Str()); err == nil {
@@ -440,8 +436,21 @@ func (p *tieredProcessor) randomness(lr plog.LogRecord, attrs pcommon.Map) sampl
 			return hashRandomness(v)
 		}
 	}
-	r, _ := sampling.UnsignedToRandomness(p.randU64() >> 8)
-	return r
+	return contentRandomness(lr)
+}
+
+// contentRandomness hashes what every log record carries (its timestamps, its severity and a
+// text body): a record with no trace ID, no randomness and no hash attribute still gets one
+// decision, the same on a retry, on every gateway of a pool, and on the wire (the receiver's
+// prefilter reads the same fields). Records identical in all four share their fate.
+func contentRandomness(lr plog.LogRecord) sampling.Randomness {
+	h := fnvInt(fnvOffset64, int64(lr.Timestamp()))
+	h = fnvInt(h, int64(lr.ObservedTimestamp()))
+	h = fnvInt(h, int64(lr.SeverityNumber()))
+	if b := lr.Body(); b.Type() == pcommon.ValueTypeStr {
+		h = fnvString(h, b.Str())
+	}
+	return finishRandomness(h)
 }
 
 func (*tieredProcessor) limitKey(name string, attrs, resAttrs pcommon.Map) string {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -30,13 +31,14 @@ func TestKeptFractionWithinBinomialInterval(t *testing.T) {
 		t.Skip("1M records")
 	}
 	const total, batch = 1_000_000, 10_000
-	for _, source := range []string{"trace_id", "hash_attribute", "random"} {
+	for _, source := range []string{"trace_id", "hash_attribute", "content"} {
 		t.Run(source, func(t *testing.T) {
 			cfg := defaultCfg()
 			cfg.HashAttribute = "request.id"
 			p := newTestProcessor(t, cfg, nil, nil)
 			rng := rand.New(rand.NewPCG(42, uint64(len(source))))
-			p.randU64 = rng.Uint64
+			// Records a logger writes one after another: a millisecond apart, a few messages.
+			start := time.Unix(1_700_000_000, 0)
 			pol := p.policy.Load()
 			in := make([]int, len(pol.tiers))
 			kept := make([]int, len(pol.tiers))
@@ -71,6 +73,11 @@ func TestKeptFractionWithinBinomialInterval(t *testing.T) {
 						lr.SetTraceID(randomTraceID(rng))
 					case "hash_attribute":
 						lr.Attributes().PutStr("request.id", strconv.Itoa(sent+i))
+					case "content":
+						ts := pcommon.NewTimestampFromTime(start.Add(time.Duration(sent+i) * time.Millisecond))
+						lr.SetTimestamp(ts)
+						lr.SetObservedTimestamp(ts)
+						lr.Body().SetStr([]string{"request served", "cache miss", "retrying"}[rng.IntN(3)])
 					}
 					in[tierOf(sev)]++
 				}
