@@ -58,8 +58,8 @@ type LogRecord struct {
 	// Time and ObservedTime are time_unix_nano and observed_time_unix_nano.
 	Time, ObservedTime uint64
 	SeverityNumber     int64
-	SeverityText   []byte
-	Flags          uint32
+	SeverityText       []byte
+	Flags              uint32
 	// TraceID is empty or 16 bytes.
 	TraceID []byte
 	// Body is the body's value (KindAbsent when the record has none).
