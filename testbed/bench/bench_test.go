@@ -59,8 +59,8 @@ func TestEveryPipelineHasBothConfigs(t *testing.T) {
 
 func TestMarkdownMarksUnavailable(t *testing.T) {
 	r := Report{Machine: Machine{CPU: "test", Cores: 2}, Settings: map[string]any{"collector_cpus": "0", "load_cpus": "1"}}
-	base := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50, PeakAnonMiB: 20}}})
-	sieve := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 2000, CPUPerMillion: 1, PeakRSSMiB: 40, PeakAnonMiB: 30}}})
+	base := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 1000, CPUPerMillion: 2, PeakRSSMiB: 50, PeakAnonMiB: 20, IdleAnonMiB: 8}}})
+	sieve := Summarise([]Saturation{{Found: true, Best: Result{Throughput: 2000, CPUPerMillion: 1, PeakRSSMiB: 40, PeakAnonMiB: 30, IdleAnonMiB: 16}}})
 	both := PipelineReport{Title: "Both", Sieve: sieve, Baseline: base}
 	both.ComputeRatios()
 	broken := PipelineReport{Title: "Broken", Sieve: Side{Available: true, Failed: "collector exited during start-up"}, Baseline: base}
@@ -68,9 +68,9 @@ func TestMarkdownMarksUnavailable(t *testing.T) {
 	r.Pipelines = []PipelineReport{both, {Title: "Missing", Sieve: Side{Reason: "not available in this build"}, Baseline: base}, broken}
 	var b bytes.Buffer
 	require.NoError(t, r.WriteMarkdown(&b))
-	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 | 30 | 20 | 1.50 |  |")
-	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | n/a | 20 | — | Sieve: not available in this build |")
-	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | failed | 20 | — | Sieve: run failed (collector exited during start-up) |")
+	require.Contains(t, b.String(), "| Both | 2000 | 1000 | 2.00 | 1.00 | 2.00 | 0.50 | 40 | 50 | 0.80 | 30 | 20 | 1.50 | 16 | 8 |  |")
+	require.Contains(t, b.String(), "| Missing | n/a | 1000 | — | n/a | 2.00 | — | n/a | 50 | — | n/a | 20 | — | n/a | 8 | Sieve: not available in this build |")
+	require.Contains(t, b.String(), "| Broken | failed | 1000 | — | failed | 2.00 | — | failed | 50 | — | failed | 20 | — | failed | 8 | Sieve: run failed (collector exited during start-up) |")
 }
 
 func TestGCEnvironment(t *testing.T) {
@@ -134,6 +134,6 @@ func TestMarkdownShowsNoteAndGOGC(t *testing.T) {
 	r.Pipelines = []PipelineReport{p}
 	var b bytes.Buffer
 	require.NoError(t, r.WriteMarkdown(&b))
-	require.Contains(t, b.String(), "| 1.00 | each collector with its own GC defaults |")
+	require.Contains(t, b.String(), "| 1.00 | 0 | 0 | each collector with its own GC defaults |")
 	require.Contains(t, b.String(), "Both collectors run with GOGC=100 unless a row's note says otherwise")
 }

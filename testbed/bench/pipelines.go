@@ -103,6 +103,7 @@ func Pipelines() []Pipeline {
 			},
 			Cluster:   loadgen.MaxSpansPerTrace,
 			Delivered: otlpCounts,
+			Note:      "holds state: both hold spans until their trace is decided (Sieve 618 heap bytes per held span, contrib's tail_sampling 1,746: BenchmarkTailBufferedBytes in processors/tracesampling)",
 		},
 		{
 			Name: "span-histograms", Title: "Span latency histograms", Signal: loadgen.Traces,
@@ -117,6 +118,7 @@ func Pipelines() []Pipeline {
 			Expect:     map[Collector]map[loadgen.Class]float64{Sieve: {loadgen.ClassPlain: 1}, Baseline: {loadgen.ClassPlain: 1}},
 			Aggregated: true,
 			Delivered:  sampleCounts,
+			Note:       "holds state: Sieve tracks series for staleness markers (78 heap bytes per series, at most staleness.max_series = 100,000: BenchmarkStalenessMemory); every point of this load is a new series, so the tracker stays full",
 		},
 		{
 			Name: "loki-export", Title: "Loki export", Signal: loadgen.Logs,

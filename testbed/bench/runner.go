@@ -119,6 +119,8 @@ type Result struct {
 	CPUPerMillion float64 `json:"cpu_seconds_per_million"`
 	CPUPercent    float64 `json:"cpu_percent"`
 	PeakRSSMiB    float64 `json:"peak_rss_mib"`
+	// IdleAnonMiB is the anonymous RSS once the collector listens, before the load starts.
+	IdleAnonMiB float64 `json:"idle_anon_rss_mib"`
 	// PeakAnonMiB is the highest anonymous resident memory (heap, stacks) sampled during the
 	// run: RSS without the pages of the mapped executable, whose size differs between builds.
 	PeakAnonMiB float64 `json:"peak_anon_rss_mib"`
@@ -196,6 +198,9 @@ func (r *Runner) run(ctx context.Context, p Pipeline, c Collector, load Load, cl
 		return res, sink, err
 	}
 
+	if idle, err := harness.StatusKiB(proc.PID(), "RssAnon"); err == nil {
+		res.IdleAnonMiB = float64(idle) / 1024
+	}
 	ep := addrs[0]
 	if load.Protocol == "http" {
 		ep = addrs[1]
