@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sieveobs/sieve/internal/otlpwire"
 	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/receivers/otlp/internal/metadata"
 )
@@ -219,29 +220,56 @@ func (r *otlpReceiver) stop(ctx context.Context) error {
 	return err
 }
 
+// sampleBeforeDecode runs a signal's prefilter over a request's bytes when the signal is sampled
+// before decode. It returns the bytes to decode and the number of items the request held (-1
+// when it did not look: the decode counts them); done is set when no item is left to decode.
+// A request the wire reader refuses (malformed, or a shape it leaves to pdata) is decoded
+// whole: the client then gets the decoder's own error, or its data sampled after the decode.
+func (r *otlpReceiver) sampleBeforeDecode(ctx context.Context, body []byte, on bool,
+	filter func() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool), signal metric.AddOption,
+) (data []byte, received int, done bool) {
+	if !on {
+		return body, -1, false
+	}
+	f, ok := filter()
+	if !ok {
+		return body, -1, false
+	}
+	out, res, err := f(nil, body)
+	if err != nil {
+		return body, -1, false
+	}
+	if res.Dropped > 0 {
+		r.tb.ReceiverSampledBeforeDecode.Add(ctx, int64(res.Dropped), signal)
+	}
+	return out, res.Records, res.Dropped == res.Records
+}
+
+func (r *otlpReceiver) logsFilter() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool) {
+	f, ok := r.prefilters.LogsPrefilter()
+	if !ok {
+		return nil, false
+	}
+	return f.FilterLogs, true
+}
+
+func (r *otlpReceiver) tracesFilter() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool) {
+	f, ok := r.prefilters.TracesPrefilter()
+	if !ok {
+		return nil, false
+	}
+	return f.FilterTraces, true
+}
+
 // exportLogs takes one protobuf ExportLogsServiceRequest. With a prefilter the records it drops
 // never reach pdata; the receiver's accepted count still includes them.
 func (r *otlpReceiver) exportLogs(ctx context.Context, obs *receiverhelper.ObsReport, body []byte) error {
-	data, received := body, -1
-	if r.cfg.SampleBeforeDecode.Logs {
-		if f, ok := r.prefilters.LogsPrefilter(); ok {
-			// A request the wire reader refuses (malformed, or a shape it leaves to pdata) is
-			// decoded whole: the client then gets the decoder's own error, or its data sampled
-			// after the decode.
-			if out, res, err := f.FilterLogs(nil, body); err == nil {
-				data, received = out, res.Records
-				if res.Dropped > 0 {
-					r.tb.ReceiverSampledBeforeDecode.Add(ctx, int64(res.Dropped), logsSignal)
-				}
-				if res.Dropped == res.Records {
-					if received > 0 {
-						ctx = obs.StartLogsOp(ctx)
-						obs.EndLogsOp(ctx, dataFormatProtobuf, received, nil)
-					}
-					return nil
-				}
-			}
+	data, received, done := r.sampleBeforeDecode(ctx, body, r.cfg.SampleBeforeDecode.Logs, r.logsFilter, logsSignal)
+	if done {
+		if received > 0 {
+			obs.EndLogsOp(obs.StartLogsOp(ctx), dataFormatProtobuf, received, nil)
 		}
+		return nil
 	}
 	req := plogotlp.NewExportRequest()
 	if err := req.UnmarshalProto(data); err != nil {
@@ -267,23 +295,12 @@ func (r *otlpReceiver) consumeLogs(ctx context.Context, obs *receiverhelper.ObsR
 
 // exportTraces is exportLogs for spans.
 func (r *otlpReceiver) exportTraces(ctx context.Context, obs *receiverhelper.ObsReport, body []byte) error {
-	data, received := body, -1
-	if r.cfg.SampleBeforeDecode.Traces {
-		if f, ok := r.prefilters.TracesPrefilter(); ok {
-			if out, res, err := f.FilterTraces(nil, body); err == nil {
-				data, received = out, res.Records
-				if res.Dropped > 0 {
-					r.tb.ReceiverSampledBeforeDecode.Add(ctx, int64(res.Dropped), tracesSignal)
-				}
-				if res.Dropped == res.Records {
-					if received > 0 {
-						ctx = obs.StartTracesOp(ctx)
-						obs.EndTracesOp(ctx, dataFormatProtobuf, received, nil)
-					}
-					return nil
-				}
-			}
+	data, received, done := r.sampleBeforeDecode(ctx, body, r.cfg.SampleBeforeDecode.Traces, r.tracesFilter, tracesSignal)
+	if done {
+		if received > 0 {
+			obs.EndTracesOp(obs.StartTracesOp(ctx), dataFormatProtobuf, received, nil)
 		}
+		return nil
 	}
 	req := ptraceotlp.NewExportRequest()
 	if err := req.UnmarshalProto(data); err != nil {
