@@ -68,16 +68,16 @@ func Pipelines() []Pipeline {
 			Delivered: otlpCounts,
 		},
 		{
-			// The same job as logs-tiered, with Sieve as shipped: go_memory_limit sets GOMEMLIMIT
-			// and, under it, GOGC=200.
-			Name: "logs-tiered-gc-default", Title: "Logs tiered sampling, Sieve GC default", Signal: loadgen.Logs,
+			// The same job as logs-tiered, with go_memory_limit setting GOMEMLIMIT and, with
+			// gc_percent 200 (off by default), GOGC=200 under it.
+			Name: "logs-tiered-gc-default", Title: "Logs tiered sampling, gc_percent 200", Signal: loadgen.Logs,
 			Configs:    map[Collector]string{Sieve: "logs-tiered-sieve-gc-default.yaml", Baseline: "logs-tiered-baseline.yaml"},
 			Expect:     map[Collector]map[loadgen.Class]float64{Sieve: logsTiers, Baseline: logsTiers},
 			Delivered:  otlpCounts,
 			GCDefaults: true,
-			Note: "each collector with its own GC defaults, not GOGC=100: Sieve's go_memory_limit sets GOMEMLIMIT " +
-				"(80% of the machine's or container's memory) and GOGC=200 under it, the baseline runs with Go's " +
-				"GOGC=100 and no limit; compare with the row above for the default's gain",
+			Note: "each collector with its own GC settings, not GOGC=100: Sieve's go_memory_limit sets GOMEMLIMIT " +
+				"(80% of the machine's or container's memory) and, with gc_percent 200 (off by default), GOGC=200 under it; " +
+				"the baseline runs with Go's GOGC=100 and no limit; compare with the row above for the setting's gain",
 		},
 		{
 			Name: "traces-sampling", Title: "Trace sampling", Signal: loadgen.Traces,
