@@ -60,6 +60,8 @@ type FilterResult struct {
 func (lf *groupFilter) filter(dst, req []byte, d itemDecider) ([]byte, FilterResult, error) {
 	lf.drop, lf.sizes = lf.drop[:0], lf.sizes[:0]
 	var res FilterResult
+	// total is the output's size, so that it is allocated once.
+	total := 0
 	for b := req; len(b) > 0; {
 		f, n, err := next(b)
 		if err != nil {
@@ -67,17 +69,25 @@ func (lf *groupFilter) filter(dst, req []byte, d itemDecider) ([]byte, FilterRes
 		}
 		b = b[n:]
 		if f.num != 1 {
+			total += n
 			continue
 		}
 		if f.typ != protowire.BytesType {
 			return nil, res, ErrMalformed
 		}
+		at := len(lf.sizes)
 		if err := lf.decideResource(f.b, d, &res); err != nil {
 			return nil, res, err
+		}
+		if size := lf.sizes[at]; size >= 0 {
+			total += protowire.SizeTag(1) + protowire.SizeBytes(size)
 		}
 	}
 	if res.Dropped == 0 {
 		return req, res, nil
+	}
+	if cap(dst)-len(dst) < total {
+		dst = append(make([]byte, 0, len(dst)+total), dst...)
 	}
 	return lf.rewrite(dst, req), res, nil
 }

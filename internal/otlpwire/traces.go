@@ -167,27 +167,32 @@ type fieldRule struct {
 	typ  protowire.Type
 	id   int
 	attr bool
+	// known marks a rule whose wire type is 0 (varint).
+	known bool
 }
+
+// fieldRules holds a message's known fields by number (1 to 7); an unknown field has no rule.
+type fieldRules [8]fieldRule
 
 var (
 	// Span.Event: time_unix_nano 1, name 2, attributes 3, dropped_attributes_count 4.
-	eventFields = map[protowire.Number]fieldRule{1: {typ: protowire.Fixed64Type}, 2: {typ: protowire.BytesType}, 3: {typ: protowire.BytesType, attr: true}, 4: {typ: protowire.VarintType}}
+	eventFields = &fieldRules{1: {typ: protowire.Fixed64Type}, 2: {typ: protowire.BytesType}, 3: {typ: protowire.BytesType, attr: true}, 4: {typ: protowire.VarintType, known: true}}
 	// Span.Link: trace_id 1, span_id 2, trace_state 3, attributes 4, dropped 5, flags 6.
-	linkFields = map[protowire.Number]fieldRule{1: {typ: protowire.BytesType, id: 16}, 2: {typ: protowire.BytesType, id: 8}, 3: {typ: protowire.BytesType}, 4: {typ: protowire.BytesType, attr: true}, 5: {typ: protowire.VarintType}, 6: {typ: protowire.Fixed32Type}}
+	linkFields = &fieldRules{1: {typ: protowire.BytesType, id: 16}, 2: {typ: protowire.BytesType, id: 8}, 3: {typ: protowire.BytesType}, 4: {typ: protowire.BytesType, attr: true}, 5: {typ: protowire.VarintType, known: true}, 6: {typ: protowire.Fixed32Type}}
 )
 
 // validateMessage checks a message's known fields against their rules.
-func validateMessage(b []byte, rules map[protowire.Number]fieldRule) error {
+func validateMessage(b []byte, rules *fieldRules) error {
 	for len(b) > 0 {
 		f, n, err := next(b)
 		if err != nil {
 			return err
 		}
 		b = b[n:]
-		r, ok := rules[f.num]
-		if !ok {
+		if f.num < 1 || int(f.num) >= len(rules) || rules[f.num].typ == 0 && !rules[f.num].known {
 			continue
 		}
+		r := rules[f.num]
 		if f.typ != r.typ {
 			return ErrMalformed
 		}
