@@ -148,6 +148,12 @@ func parseAnyValue(b []byte, depth int) (Value, error) {
 				return Value{}, ErrMalformed
 			}
 			v.Kind = KindOther
+		case 8:
+			// string_value_strindex: a string from a profile's dictionary.
+			if f.typ != protowire.VarintType {
+				return Value{}, ErrMalformed
+			}
+			v.Kind = KindOther
 		default:
 			// pdata skips unknown fields; the reader does not guess what that means for the value.
 			v.Kind = KindOther
@@ -213,6 +219,10 @@ func parseKeyValue(b []byte, depth int) (key, value []byte, err error) {
 				return nil, nil, err
 			}
 			value = f.b
+		case 3:
+			if f.typ != protowire.VarintType {
+				return nil, nil, ErrMalformed
+			}
 		}
 	}
 	return key, value, nil
@@ -295,6 +305,12 @@ func (a *attrs) addSlow(b []byte) error {
 			}
 			e.value = f.b
 			n++
+		case 3:
+			// key_strindex: a key from a profile's dictionary, which lookups by name do not see.
+			if f.typ != protowire.VarintType {
+				return ErrMalformed
+			}
+			a.odd = true
 		}
 	}
 	if n > 2 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -59,7 +60,15 @@ func parityConfigs() []*Config {
 	compiled.RequiredAttributes = []string{"uid", "tenant"}
 	compiled.FollowTraces.Enabled = true
 	compiled.FollowTraces.Decider = component.MustNewID("decider")
-	return []*Config{classic, mixed, compiled}
+	// Memory at 70% of the limit sheds the lowest tiers: the prefilter leaves their records to
+	// the processor.
+	shedding := defaultCfg()
+	shedding.Tiers = append(shedding.Tiers, TierConfig{Name: "info", Condition: "severity_number >= SEVERITY_NUMBER_INFO", Percent: 5})
+	shedding.OverloadShedding = OverloadSheddingConfig{
+		Enabled: true, MemoryLimitMiB: 100, StartPercent: 40, CheckInterval: time.Second,
+		ProtectedTiers: []string{"errors"},
+	}
+	return []*Config{classic, mixed, compiled, shedding}
 }
 
 // parityPair is two processors with one configuration: one decides decoded requests alone, the
@@ -71,8 +80,10 @@ type parityPair struct {
 
 func newParityPair(t testing.TB, cfg *Config) *parityPair {
 	host := hostWith(map[component.ID]component.Component{component.MustNewID("decider"): parityDecider{}})
+	mem := &fakeMemory{}
+	mem.Set(70 << 20)
 	mk := func() *tieredProcessor {
-		p := newTestProcessor(t, cfg, nil, nil)
+		p := newTestProcessor(t, cfg, nil, mem)
 		require.NoError(t, p.start(context.Background(), host))
 		return p
 	}
@@ -210,6 +221,9 @@ func TestPrefilterKeepsWhatTheProcessorKeeps(t *testing.T) {
 				dropped += pp.check(t, body).Dropped
 			}
 			require.Positive(t, dropped, "the prefilter must decide some records on the wire")
+			if cfg.OverloadShedding.Enabled {
+				require.Positive(t, pp.alone.shed.level(pp.alone.policy.Load().numSheddable), "tiers are being shed")
+			}
 		})
 	}
 }
