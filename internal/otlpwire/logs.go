@@ -51,7 +51,7 @@ func (r *Resource) parse(b []byte) error {
 }
 
 // EntityRef: schema_url 1, type 2, id_keys 3, description_keys 4.
-var entityRefFields = &fieldRules{1: {typ: protowire.BytesType}, 2: {typ: protowire.BytesType}, 3: {typ: protowire.BytesType}, 4: {typ: protowire.BytesType}}
+var entityRefFields = &fieldRules{1: {known: true, typ: protowire.BytesType}, 2: {known: true, typ: protowire.BytesType}, 3: {known: true, typ: protowire.BytesType}, 4: {known: true, typ: protowire.BytesType}}
 
 // LogRecord is one log record read from the wire; byte slices alias the request.
 type LogRecord struct {

@@ -164,11 +164,10 @@ func parseStatus(b []byte) (int32, error) {
 // fieldRule is the wire type of a known field, with the byte length an ID must have (0: any)
 // and whether it holds a KeyValue.
 type fieldRule struct {
-	typ  protowire.Type
-	id   int
-	attr bool
-	// known marks a rule whose wire type is 0 (varint).
 	known bool
+	typ   protowire.Type
+	id    int
+	attr  bool
 }
 
 // fieldRules holds a message's known fields by number (1 to 7); an unknown field has no rule.
@@ -176,9 +175,9 @@ type fieldRules [8]fieldRule
 
 var (
 	// Span.Event: time_unix_nano 1, name 2, attributes 3, dropped_attributes_count 4.
-	eventFields = &fieldRules{1: {typ: protowire.Fixed64Type}, 2: {typ: protowire.BytesType}, 3: {typ: protowire.BytesType, attr: true}, 4: {typ: protowire.VarintType, known: true}}
+	eventFields = &fieldRules{1: {known: true, typ: protowire.Fixed64Type}, 2: {known: true, typ: protowire.BytesType}, 3: {known: true, typ: protowire.BytesType, attr: true}, 4: {known: true, typ: protowire.VarintType}}
 	// Span.Link: trace_id 1, span_id 2, trace_state 3, attributes 4, dropped 5, flags 6.
-	linkFields = &fieldRules{1: {typ: protowire.BytesType, id: 16}, 2: {typ: protowire.BytesType, id: 8}, 3: {typ: protowire.BytesType}, 4: {typ: protowire.BytesType, attr: true}, 5: {typ: protowire.VarintType, known: true}, 6: {typ: protowire.Fixed32Type}}
+	linkFields = &fieldRules{1: {known: true, typ: protowire.BytesType, id: 16}, 2: {known: true, typ: protowire.BytesType, id: 8}, 3: {known: true, typ: protowire.BytesType}, 4: {known: true, typ: protowire.BytesType, attr: true}, 5: {known: true, typ: protowire.VarintType}, 6: {known: true, typ: protowire.Fixed32Type}}
 )
 
 // validateMessage checks a message's known fields against their rules.
@@ -189,7 +188,7 @@ func validateMessage(b []byte, rules *fieldRules) error {
 			return err
 		}
 		b = b[n:]
-		if f.num < 1 || int(f.num) >= len(rules) || rules[f.num].typ == 0 && !rules[f.num].known {
+		if f.num < 1 || int(f.num) >= len(rules) || !rules[f.num].known {
 			continue
 		}
 		r := rules[f.num]
@@ -200,7 +199,7 @@ func validateMessage(b []byte, rules *fieldRules) error {
 			return ErrMalformed
 		}
 		if r.attr {
-			if _, _, err := parseKeyValue(f.b, 0); err != nil {
+			if _, _, err := readKeyValue(f.b, 0); err != nil {
 				return err
 			}
 		}

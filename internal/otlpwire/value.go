@@ -23,10 +23,6 @@ var ErrMalformed = errors.New("otlpwire: malformed protobuf")
 // it too sends the request to the normal decode.
 var errUnsupported = errors.New("otlpwire: request shape not supported by the wire reader")
 
-// IsUnsupported reports whether err means the request is valid as far as read but uses a shape
-// the wire readers leave to the normal decode.
-func IsUnsupported(err error) bool { return errors.Is(err, errUnsupported) }
-
 // Kind is the type of an attribute or body value as OTTL sees it.
 type Kind uint8
 
@@ -51,8 +47,6 @@ type Value struct {
 	Int    int64
 	Double float64
 	Bool   bool
-	// Raw is the AnyValue message's bytes.
-	Raw []byte
 }
 
 // field is one protobuf field of a message.
@@ -105,7 +99,7 @@ func nextSlow(b []byte) (field, int, error) {
 // parseAnyValue reads an AnyValue. Nested arrays and maps are validated, not read: predicates
 // on them are unknown.
 func parseAnyValue(b []byte, depth int) (Value, error) {
-	v := Value{Kind: KindEmpty, Raw: b}
+	v := Value{Kind: KindEmpty}
 	seen := 0
 	for len(b) > 0 {
 		f, n, err := next(b)
@@ -187,7 +181,7 @@ func validateList(b []byte, kv bool, depth int) error {
 			return ErrMalformed
 		}
 		if kv {
-			if _, _, err := parseKeyValue(f.b, depth); err != nil {
+			if _, _, err := readKeyValue(f.b, depth); err != nil {
 				return err
 			}
 		} else if _, err := parseAnyValue(f.b, depth); err != nil {
@@ -197,35 +191,41 @@ func validateList(b []byte, kv bool, depth int) error {
 	return nil
 }
 
-// parseKeyValue reads a KeyValue's key and raw value bytes, validating the value.
-func parseKeyValue(b []byte, depth int) (key, value []byte, err error) {
+// readKeyValue validates a KeyValue and returns its key and value bytes. odd is set when the
+// reader cannot tell which key pdata sees: a key or value set twice, or a key_strindex (a key
+// from a profile's dictionary, which lookups by name do not see).
+func readKeyValue(b []byte, depth int) (e kv, odd bool, err error) {
+	n := 0
 	for len(b) > 0 {
-		f, n, err := next(b)
+		f, m, err := next(b)
 		if err != nil {
-			return nil, nil, err
+			return kv{}, false, err
 		}
-		b = b[n:]
+		b = b[m:]
 		switch f.num {
 		case 1:
 			if f.typ != protowire.BytesType {
-				return nil, nil, ErrMalformed
+				return kv{}, false, ErrMalformed
 			}
-			key = f.b
+			e.key = f.b
+			n++
 		case 2:
 			if f.typ != protowire.BytesType {
-				return nil, nil, ErrMalformed
+				return kv{}, false, ErrMalformed
 			}
-			if _, err := parseAnyValue(f.b, depth); err != nil {
-				return nil, nil, err
+			if err := validateAnyValue(f.b, depth); err != nil {
+				return kv{}, false, err
 			}
-			value = f.b
+			e.value = f.b
+			n++
 		case 3:
 			if f.typ != protowire.VarintType {
-				return nil, nil, ErrMalformed
+				return kv{}, false, ErrMalformed
 			}
+			odd = true
 		}
 	}
-	return key, value, nil
+	return e, odd || n > 2, nil
 }
 
 // attrs is a message's attribute list: the KeyValue messages in wire order. pdata's Map.Get
@@ -281,51 +281,21 @@ func shortScalar(v []byte) bool {
 }
 
 func (a *attrs) addSlow(b []byte) error {
-	var e kv
-	n := 0
-	for len(b) > 0 {
-		f, m, err := next(b)
-		if err != nil {
-			return err
-		}
-		b = b[m:]
-		switch f.num {
-		case 1:
-			if f.typ != protowire.BytesType {
-				return ErrMalformed
-			}
-			e.key = f.b
-			n++
-		case 2:
-			if f.typ != protowire.BytesType {
-				return ErrMalformed
-			}
-			if err := validateAnyValue(f.b); err != nil {
-				return err
-			}
-			e.value = f.b
-			n++
-		case 3:
-			// key_strindex: a key from a profile's dictionary, which lookups by name do not see.
-			if f.typ != protowire.VarintType {
-				return ErrMalformed
-			}
-			a.odd = true
-		}
+	e, odd, err := readKeyValue(b, 0)
+	if err != nil {
+		return err
 	}
-	if n > 2 {
-		a.odd = true
-	}
+	a.odd = a.odd || odd
 	a.kvs = append(a.kvs, e)
 	return nil
 }
 
 // validateAnyValue checks an AnyValue; scalars, the common case, take one field read.
-func validateAnyValue(b []byte) error {
+func validateAnyValue(b []byte, depth int) error {
 	if len(b) >= 2 && b[0] == 0x0a && b[1] < 0x80 && int(b[1])+2 == len(b) {
 		return nil // a short string_value alone
 	}
-	_, err := parseAnyValue(b, 0)
+	_, err := parseAnyValue(b, depth)
 	return err
 }
 
@@ -353,11 +323,11 @@ func scalarValue(v []byte) Value {
 		switch v[0] {
 		case 0x0a:
 			if int(v[1]) < 0x80 && int(v[1])+2 == len(v) {
-				return Value{Kind: KindStr, Str: v[2:], Raw: v}
+				return Value{Kind: KindStr, Str: v[2:]}
 			}
 		case 0x18:
 			if x, n := protowire.ConsumeVarint(v[1:]); n == len(v)-1 {
-				return Value{Kind: KindInt, Int: int64(x), Raw: v}
+				return Value{Kind: KindInt, Int: int64(x)}
 			}
 		}
 	}
