@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,8 @@ func FuzzParseFormats(f *testing.F) {
 	f.Add(uint8(2), "", "", "probabilistic", 2.0, -1.0, -3.0)
 	f.Add(uint8(0), "a\"b", "\n", "x", 1e-17, 1.0, 1e308)
 	f.Add(uint8(0), "a", "b", "c", 0.5, 0.5, math.Inf(1))
+	// An operation name longer than YAML's 1024-character implicit key, served back as JSON.
+	f.Add(uint8(2), "api", strings.Repeat(",", 2000), "ratelimiting", 5.0, 0.25, 100.0)
 	f.Fuzz(func(t *testing.T, format uint8, service, op, typ string, param, opRate, target float64) {
 		svc, _ := json.Marshal(service)
 		o, _ := json.Marshal(op)

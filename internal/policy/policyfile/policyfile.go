@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -139,9 +140,20 @@ func Parse(raw []byte) (*Document, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, fmt.Errorf("%w: empty document", ErrFormat)
 	}
+	// JSON is read as YAML so that both spell the same keys the same way, except where YAML's
+	// limits refuse valid JSON (a YAML implicit key is at most 1024 characters, and the policy
+	// Sieve serves as JSON may hold longer operation names): such documents are read as JSON.
+	decode := strictDecode
 	var probe map[string]any
 	if err := yaml.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("%w: not valid YAML/JSON: %v", ErrFormat, err)
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: not valid YAML/JSON: %v", ErrFormat, err)
+		}
+		probe = nil
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return nil, fmt.Errorf("%w: not a JSON object: %v", ErrFormat, err)
+		}
+		decode = strictDecodeJSON
 	}
 	sum := sha256.Sum256(raw)
 	doc := &Document{Hash: hex.EncodeToString(sum[:])}
@@ -149,7 +161,7 @@ func Parse(raw []byte) (*Document, error) {
 	_, jd := probe["default_strategy"]
 	if js || jd {
 		var j JaegerStrategies
-		if err := strictDecode(raw, &j); err != nil {
+		if err := decode(raw, &j); err != nil {
 			return nil, err
 		}
 		p, err := j.toPolicy()
@@ -158,7 +170,7 @@ func Parse(raw []byte) (*Document, error) {
 		}
 		doc.Policy, doc.Format = p, "jaeger"
 	} else {
-		if err := strictDecode(raw, &doc.Policy); err != nil {
+		if err := decode(raw, &doc.Policy); err != nil {
 			return nil, err
 		}
 		doc.Format = "sieve"
@@ -175,6 +187,15 @@ func Parse(raw []byte) (*Document, error) {
 func strictDecode(raw []byte, out any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return nil
+}
+
+func strictDecodeJSON(raw []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
 	}
