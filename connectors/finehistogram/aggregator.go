@@ -21,12 +21,13 @@ type exemplar struct {
 	ts      pcommon.Timestamp
 	traceID pcommon.TraceID
 	spanID  pcommon.SpanID
-	// carried marks an exemplar already held over one flush for its trace's decision.
-	carried bool
+	// heldSince is the flush that first held the exemplar back for its trace's decision; zero
+	// while it was never held.
+	heldSince pcommon.Timestamp
 }
 
 // exemplarVerdict says whether an exemplar may be written now, and whether one whose trace is
-// not decided yet is worth holding until the next flush.
+// not decided yet is worth holding for a later flush.
 type exemplarVerdict func(id pcommon.TraceID, service string) (emit, wait bool)
 
 // series is one histogram stream. Everything the hot path touches is preallocated at creation
@@ -86,8 +87,10 @@ type aggregator struct {
 	exemplarCap int
 	// exemplarCheck, when set, keeps exemplars of traces that were not kept out of the output.
 	exemplarCheck exemplarVerdict
-	carry         []exemplar
-	warmup        int
+	// exemplarWait bounds how long an undecided exemplar is held across flushes.
+	exemplarWait time.Duration
+	carry        []exemplar
+	warmup       int
 
 	// instanceAttr and instanceID name the producing collector on every emitted point; empty
 	// leaves the attribute out.
@@ -123,6 +126,7 @@ func newAggregator(cfg *Config, now time.Time, active *atomic.Int64) *aggregator
 	}
 	if cfg.Exemplars.Enabled {
 		a.exemplarCap = cfg.Exemplars.MaxPerDataPoint
+		a.exemplarWait = cfg.Exemplars.Wait
 	}
 	return a
 }
@@ -498,9 +502,13 @@ func (a *aggregator) fillCommon(s *series, ts pcommon.Timestamp, attrs pcommon.M
 		if a.exemplarCheck != nil {
 			emit, wait := a.exemplarCheck(e.traceID, svc)
 			if !emit {
-				if wait && !e.carried {
-					e.carried = true
-					a.carry = append(a.carry, e)
+				if wait && a.exemplarWait > 0 {
+					if e.heldSince == 0 {
+						e.heldSince = ts
+					}
+					if ts.AsTime().Sub(e.heldSince.AsTime()) < a.exemplarWait {
+						a.carry = append(a.carry, e)
+					}
 				}
 				continue
 			}

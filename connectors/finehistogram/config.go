@@ -182,6 +182,12 @@ type ExemplarsConfig struct {
 	// TraceDecider is the ID of an extension that knows which traces are kept (sampling_policy).
 	// When set, exemplars point only at kept traces, so each one opens a trace that exists.
 	TraceDecider component.ID `mapstructure:"trace_decider"`
+	// Wait is the longest an exemplar whose trace still awaits its tail decision is held back,
+	// across flushes, before it is dropped; 0 drops it at the first flush that finds it
+	// undecided. The tail sampler decides decision_wait after a trace's first span, later when
+	// it runs behind, so a wait shorter than one flush would lose every exemplar whenever
+	// flush_interval is shorter than decision_wait.
+	Wait time.Duration `mapstructure:"wait"`
 }
 
 // Validate checks the configuration; it never fills in values.
@@ -236,6 +242,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.Exemplars.Enabled && c.Exemplars.TraceDecider != (component.ID{}) {
 		errs = append(errs, errors.New("exemplars::trace_decider needs exemplars::enabled"))
+	}
+	if c.Exemplars.Wait < 0 {
+		errs = append(errs, fmt.Errorf("exemplars::wait must not be negative, got %v", c.Exemplars.Wait))
 	}
 	if c.Exemplars.Enabled && c.Exemplars.MaxPerDataPoint == 0 {
 		errs = append(errs, errors.New("exemplars::max_per_data_point must be positive when exemplars are enabled"))

@@ -42,7 +42,7 @@ func TestLoadConfig(t *testing.T) {
 	full.CardinalityLimit = 500
 	full.SeriesExpiration = 5 * time.Minute
 	full.WeightByAdjustedCount = false
-	full.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 3}
+	full.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 3, Wait: 20 * time.Second}
 	full.InstanceAttribute = "sieve.gateway"
 	full.InstanceID = "sieve-gateway-0"
 
@@ -91,6 +91,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"invalid_unbounded.yaml", "cardinality_limit and series_expiration are both 0"},
 		{"invalid_exemplars_max.yaml", "exemplars::max_per_data_point must be between 0 and 100"},
 		{"invalid_exemplars_enabled_zero.yaml", "exemplars::max_per_data_point must be positive"},
+		{"invalid_exemplars_wait.yaml", "exemplars::wait must not be negative"},
 		{"invalid_traces_metric_name.yaml", "traces::metric_name"},
 		{"invalid_logs_metric_name.yaml", "logs[0]::metric_name must not be empty"},
 		{"invalid_logs_duplicate_name.yaml", "logs[0]::metric_name \"span.duration\" is used twice"},

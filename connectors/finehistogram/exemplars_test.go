@@ -96,11 +96,11 @@ func exemplarTraces(t *testing.T, tc *testConnector) []pcommon.TraceID {
 }
 
 // With a trace decider, exemplars point only at kept traces: candidates are error spans and
-// traces the rate keeps, and the flush checks the tail decision, holding undecided ones one flush.
+// traces the rate keeps, and the flush checks the tail decision, holding undecided ones.
 func TestExemplarsOnlyFromKeptTraces(t *testing.T) {
 	dec := &fakeDecisions{tail: true, rateKept: map[pcommon.TraceID]bool{}, decided: map[pcommon.TraceID]bool{}}
 	tc := newTestConnector(t, func(c *Config) {
-		c.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 10, TraceDecider: component.MustNewID("sampling_policy")}
+		c.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 10, TraceDecider: component.MustNewID("sampling_policy"), Wait: 2 * time.Minute}
 	})
 	require.NoError(t, tc.Start(context.Background(), decisionsHost{Host: componenttest.NewNopHost(), ext: dec}))
 	id := func(b byte) pcommon.TraceID { return pcommon.TraceID{0xaa, b} }
@@ -125,6 +125,48 @@ func TestExemplarsOnlyFromKeptTraces(t *testing.T) {
 	dec.decide(id(5), true)
 	tc.clock.advance(time.Minute)
 	require.ElementsMatch(t, []pcommon.TraceID{id(5)}, exemplarTraces(t, tc))
+}
+
+// An exemplar whose trace is undecided is held across as many flushes as exemplars::wait
+// covers, so a flush_interval shorter than the tail sampler's decision_wait loses none, and is
+// dropped once it has waited that long; with wait 0 it is dropped at the first flush.
+func TestExemplarsWaitForTailDecision(t *testing.T) {
+	span := func(b byte) spanSpec {
+		return spanSpec{svc: "checkout", name: "GET", kind: ptrace.SpanKindServer, status: ptrace.StatusCodeUnset, dur: time.Millisecond, id: b}
+	}
+	id := func(b byte) pcommon.TraceID { return pcommon.TraceID{0xaa, b} }
+	for _, tt := range []struct {
+		name    string
+		wait    time.Duration
+		flushes int // undecided flushes, one a second, before the decision arrives
+		want    bool
+	}{
+		// First held at flush 1, still held at flush 10 (9 s later), dropped at flush 11.
+		{"decided within wait", 10 * time.Second, 10, true},
+		{"decided after wait", 10 * time.Second, 11, false},
+		{"wait zero", 0, 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dec := &fakeDecisions{tail: true, rateKept: map[pcommon.TraceID]bool{id(1): true}, decided: map[pcommon.TraceID]bool{}}
+			tc := newTestConnector(t, func(c *Config) {
+				c.FlushInterval = time.Second
+				c.Exemplars = ExemplarsConfig{Enabled: true, MaxPerDataPoint: 10, TraceDecider: component.MustNewID("sampling_policy"), Wait: tt.wait}
+			})
+			require.NoError(t, tc.Start(context.Background(), decisionsHost{Host: componenttest.NewNopHost(), ext: dec}))
+			require.NoError(t, tc.ConsumeTraces(context.Background(), buildTraces(t, span(1))))
+			for range tt.flushes {
+				tc.clock.advance(time.Second)
+				require.Empty(t, exemplarTraces(t, tc), "undecided: not written")
+			}
+			dec.decide(id(1), true)
+			tc.clock.advance(time.Second)
+			if tt.want {
+				require.Equal(t, []pcommon.TraceID{id(1)}, exemplarTraces(t, tc))
+			} else {
+				require.Empty(t, exemplarTraces(t, tc))
+			}
+		})
+	}
 }
 
 func TestExemplarsTraceDeciderErrors(t *testing.T) {

@@ -48,7 +48,7 @@ func createDefaultConfig() component.Config {
 		CardinalityLimit:       2000,
 		SeriesExpiration:       10 * time.Minute,
 		WeightByAdjustedCount:  true,
-		Exemplars:              ExemplarsConfig{Enabled: false, MaxPerDataPoint: 5},
+		Exemplars:              ExemplarsConfig{Enabled: false, MaxPerDataPoint: 5, Wait: 10 * time.Second},
 		// The name contrib's spanmetrics connector gives the same label.
 		InstanceAttribute: "collector.instance.id",
 		// About 22 minutes of requests at 50 per second, 2.6 MiB.
