@@ -26,7 +26,7 @@ func main() {
 		concurrency = flag.Int("concurrency", 8, "requests in flight")
 		duration    = flag.Duration("duration", 30*time.Second, "how long to send; 0 until -requests or Ctrl-C")
 		requests    = flag.Uint64("requests", 0, "stop after this many requests; 0 is no limit")
-		report      = flag.Duration("report", 5*time.Second, "progress interval")
+		report      = flag.Duration("report", 5*time.Second, "progress interval; 0 prints only the final summary")
 	)
 	flag.IntVar(&d.BatchSize, "batch", d.BatchSize, "items per request")
 	flag.IntVar(&d.Templates, "templates", d.Templates, "distinct requests encoded up front")
@@ -59,6 +59,9 @@ func main() {
 
 	done := make(chan struct{})
 	go func() {
+		if *report <= 0 {
+			return
+		}
 		t := time.NewTicker(*report)
 		defer t.Stop()
 		start, prev := time.Now(), uint64(0)
