@@ -98,7 +98,7 @@ func Latency(cfg Config) (*Dashboard, error) {
 // and what tail sampling holds and decides.
 func Sampling(cfg Config) (*Dashboard, error) {
 	b := newBoard(cfg, "sampling", "Sieve / Sampling efficacy",
-		"Per log tier and per trace rule: records in, kept and dropped, the effective keep rate, the adjusted-count reconstruction (kept divided by the keep rate, compared with what was received), the live policy version and overload shedding. Tail sampling: traces kept and dropped by reason, what the buffers hold, early decisions and late spans, and the log records held for their trace's decision.")
+		"Per log tier and per trace rule: records in, kept and dropped, the effective keep rate, the adjusted-count reconstruction (kept divided by the keep rate, compared with what was received), the live policy version and overload shedding. Tail sampling: traces kept and dropped by reason, what the buffers hold, early decisions and late spans, and the log records held for their trace's decision. Records the receiver dropped on the wire, before decode.")
 	b.vars(sieveVars(cfg)...)
 	b.vars(promVar("tier", "Tier", "tier", TierRecordsIn.Name, sieveSel(cfg)))
 	sel := sieveSel(cfg)
@@ -145,6 +145,9 @@ func Sampling(cfg Config) (*Dashboard, error) {
 	b.add(8, 8, timeseriesPanel("Adjusted-count reconstruction per tier", "Kept records weighted by 1 / keep rate, against the records actually received: the two lines match when the sampling is unbiased.", units.Short,
 		prom(fmt.Sprintf(adj, cfg.ClusterLabel, vec(TierRecordsKept.Name, tierSel), rate, vec(TierEffectiveRate.Name, tierSel)), "{{tier}} reconstructed"),
 		prom(fmt.Sprintf("sum by (tier) (rate(%s[%s]))", vec(TierRecordsIn.Name, tierSel), rate), "{{tier}} received")))
+	b.add(24, 6, timeseriesPanel("Dropped before decode", "Log records and spans per second the otlp receiver dropped on the wire, before decode (sample_before_decode), against the records it accepted: a gateway sampling before decode spends its decoding only on what it keeps. These drops are counted among the sampler's drops above as well.", units.Short,
+		prom(fmt.Sprintf("sum by (signal) (rate(%s[%s]))", vec(SampledBeforeDecode.Name, sel), rate), "{{signal}} dropped before decode"),
+		prom(fmt.Sprintf("sum(rate(%s[%s]))", vec(ReceiverAccepted[SignalLogs].Name, sel), rate), "log records accepted")))
 
 	b.row("Traces")
 	b.add(8, 8, timeseriesPanel("Spans kept and dropped by rule", "Spans per second kept and dropped, by the rule that decided: rate (probabilistic), always_rule, never_rule, error, and in tail mode slow; export_failed are spans of kept traces the next consumer refused (lost).", units.Short,

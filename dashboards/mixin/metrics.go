@@ -82,6 +82,7 @@ var (
 	sieveRW        = Component{Kind: "exporters", Type: "prometheus_remote_write", Sieve: true}
 	fineHistogram  = Component{Kind: "connectors", Type: "fine_histogram", Sieve: true}
 	goMemoryLimit  = Component{Kind: "extensions", Type: "go_memory_limit", Sieve: true}
+	otlpReceiver   = Component{Kind: "receivers", Type: "otlp", Sieve: true}
 )
 
 // Collector core telemetry (service, receiverhelper, processorhelper, exporterhelper).
@@ -133,6 +134,10 @@ var (
 	TierPolicyUpdates  = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_policy_updates")
 	TierShedLevel      = sieve(tieredSampling, "processors/tieredsampling", "processor_tiered_sampling_shed_level")
 )
+
+// Log records and spans the otlp receiver dropped on the wire, before decode
+// (sample_before_decode). Label signal: logs, traces. The sampler counts them among its drops too.
+var SampledBeforeDecode = sieve(otlpReceiver, "receivers/otlp", "receiver_sampled_before_decode")
 
 // Log records of undecided traces held by tiered_sampling (follow_traces) until their trace's tail
 // decision. TierHeldRecords and TierHeldBytes are gauges; TierHeldDecisions has label outcome:
@@ -251,7 +256,7 @@ func Catalog() []Metric {
 	out := []Metric{ProcessorIncoming, ProcessorOutgoing, QueueSize, QueueCapacity, MemoryRSS, HeapAlloc,
 		CPUSeconds, Uptime, GoMemoryLimit,
 		TierRecordsIn, TierRecordsKept, TierRecordsDropped, TierEffectiveRate, TierPolicyUpdates, TierShedLevel,
-		TierHeldRecords, TierHeldBytes, TierHeldDecisions,
+		TierHeldRecords, TierHeldBytes, TierHeldDecisions, SampledBeforeDecode,
 		TraceSpansKept, TraceSpansDropped,
 		TraceTracesKept, TraceTracesDropped, TraceBufferedTraces, TraceBufferedSpans, TraceBufferedBytes,
 		TraceEarlyDecisions, TraceLateSpans,
