@@ -16,8 +16,20 @@ const (
 	metricsService = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 )
 
-// rawMessage is a request or response kept as its protobuf bytes.
-type rawMessage struct{ b []byte }
+// rawMessage is a request or response kept as its protobuf bytes. A request holds gRPC's own
+// buffer (a reference taken, no copy when the message arrived in one piece), released with free
+// once the request is decoded.
+type rawMessage struct {
+	b   []byte
+	buf mem.Buffer
+}
+
+func (m *rawMessage) free() {
+	if m.buf != nil {
+		m.buf.Free()
+		m.buf, m.b = nil, nil
+	}
+}
 
 // rawCodec hands the OTLP services their requests as bytes (decompressed, size-checked by gRPC)
 // and writes their empty responses; any other message goes to gRPC's proto codec.
@@ -34,7 +46,8 @@ func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if m, ok := v.(*rawMessage); ok {
-		m.b = data.Materialize()
+		m.buf = data.MaterializeToBuffer(mem.DefaultBufferPool())
+		m.b = m.buf.ReadOnlyData()
 		return nil
 	}
 	return c.fallback.Unmarshal(data, v)
@@ -55,6 +68,9 @@ func exportService(name string, export func(context.Context, *receiverhelper.Obs
 				if err := dec(in); err != nil {
 					return nil, err
 				}
+				// The export decodes the bytes before it returns (pdata copies what it keeps), and
+				// interceptors do not hold requests past the call.
+				defer in.free()
 				r := srv.(*grpcExporter)
 				handle := func(ctx context.Context, req any) (any, error) {
 					if err := export(ctx, r.obs, req.(*rawMessage).b); err != nil {

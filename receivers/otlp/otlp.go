@@ -33,6 +33,14 @@ import (
 
 const dataFormatProtobuf = "protobuf"
 
+// signal selects the prefilter and the counter's attribute without a function value per request.
+type signal int
+
+const (
+	signalLogs signal = iota
+	signalTraces
+)
+
 var (
 	logsSignal   = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "logs")))
 	tracesSignal = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", "traces")))
@@ -223,56 +231,71 @@ func (r *otlpReceiver) stop(ctx context.Context) error {
 // sampleBeforeDecode runs a signal's prefilter over a request's bytes when the signal is sampled
 // before decode. It returns the bytes to decode and the number of items the request held (-1
 // when it did not look: the decode counts them); done is set when no item is left to decode.
+// The rewritten request is written into scratch, a pooled buffer the caller returns with
+// putScratch once the request is decoded (pdata copies what it decodes).
 // A request the wire reader refuses (malformed, or a shape it leaves to pdata) is decoded
 // whole: the client then gets the decoder's own error, or its data sampled after the decode.
-func (r *otlpReceiver) sampleBeforeDecode(ctx context.Context, body []byte, on bool,
-	filter func() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool), signal metric.AddOption,
-) (data []byte, received int, done bool) {
+func (r *otlpReceiver) sampleBeforeDecode(ctx context.Context, body []byte, sig signal) (data []byte, scratch *[]byte, received int, done bool) {
+	var (
+		on  bool
+		opt metric.AddOption
+	)
+	switch sig {
+	case signalLogs:
+		on, opt = r.cfg.SampleBeforeDecode.Logs, logsSignal
+	case signalTraces:
+		on, opt = r.cfg.SampleBeforeDecode.Traces, tracesSignal
+	}
 	if !on {
-		return body, -1, false
+		return body, nil, -1, false
 	}
-	f, ok := filter()
-	if !ok {
-		return body, -1, false
+	scratch = getScratch()
+	var (
+		out []byte
+		res otlpwire.FilterResult
+		err error
+		ok  bool
+	)
+	switch sig {
+	case signalLogs:
+		var p policy.LogsPrefilter
+		if p, ok = r.prefilters.LogsPrefilter(); ok {
+			out, res, err = p.FilterLogs((*scratch)[:0], body)
+		}
+	case signalTraces:
+		var p policy.TracesPrefilter
+		if p, ok = r.prefilters.TracesPrefilter(); ok {
+			out, res, err = p.FilterTraces((*scratch)[:0], body)
+		}
 	}
-	out, res, err := f(nil, body)
-	if err != nil {
-		return body, -1, false
+	if !ok || err != nil {
+		putScratch(scratch, nil)
+		return body, nil, -1, false
 	}
-	if res.Dropped > 0 {
-		r.tb.ReceiverSampledBeforeDecode.Add(ctx, int64(res.Dropped), signal)
+	if res.Dropped == 0 {
+		// Nothing dropped: the filter hands back the request itself, not the scratch buffer.
+		putScratch(scratch, nil)
+		return body, nil, res.Records, false
 	}
-	return out, res.Records, res.Dropped == res.Records
-}
-
-func (r *otlpReceiver) logsFilter() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool) {
-	f, ok := r.prefilters.LogsPrefilter()
-	if !ok {
-		return nil, false
-	}
-	return f.FilterLogs, true
-}
-
-func (r *otlpReceiver) tracesFilter() (func(dst, req []byte) ([]byte, otlpwire.FilterResult, error), bool) {
-	f, ok := r.prefilters.TracesPrefilter()
-	if !ok {
-		return nil, false
-	}
-	return f.FilterTraces, true
+	r.tb.ReceiverSampledBeforeDecode.Add(ctx, int64(res.Dropped), opt)
+	return out, scratch, res.Records, res.Dropped == res.Records
 }
 
 // exportLogs takes one protobuf ExportLogsServiceRequest. With a prefilter the records it drops
 // never reach pdata; the receiver's accepted count still includes them.
 func (r *otlpReceiver) exportLogs(ctx context.Context, obs *receiverhelper.ObsReport, body []byte) error {
-	data, received, done := r.sampleBeforeDecode(ctx, body, r.cfg.SampleBeforeDecode.Logs, r.logsFilter, logsSignal)
+	data, scratch, received, done := r.sampleBeforeDecode(ctx, body, signalLogs)
 	if done {
+		putScratch(scratch, data)
 		if received > 0 {
 			obs.EndLogsOp(obs.StartLogsOp(ctx), dataFormatProtobuf, received, nil)
 		}
 		return nil
 	}
 	req := plogotlp.NewExportRequest()
-	if err := req.UnmarshalProto(data); err != nil {
+	err := req.UnmarshalProto(data)
+	putScratch(scratch, data)
+	if err != nil {
 		return errBadRequest(err)
 	}
 	return r.consumeLogs(ctx, obs, req, received, dataFormatProtobuf)
@@ -295,15 +318,18 @@ func (r *otlpReceiver) consumeLogs(ctx context.Context, obs *receiverhelper.ObsR
 
 // exportTraces is exportLogs for spans.
 func (r *otlpReceiver) exportTraces(ctx context.Context, obs *receiverhelper.ObsReport, body []byte) error {
-	data, received, done := r.sampleBeforeDecode(ctx, body, r.cfg.SampleBeforeDecode.Traces, r.tracesFilter, tracesSignal)
+	data, scratch, received, done := r.sampleBeforeDecode(ctx, body, signalTraces)
 	if done {
+		putScratch(scratch, data)
 		if received > 0 {
 			obs.EndTracesOp(obs.StartTracesOp(ctx), dataFormatProtobuf, received, nil)
 		}
 		return nil
 	}
 	req := ptraceotlp.NewExportRequest()
-	if err := req.UnmarshalProto(data); err != nil {
+	err := req.UnmarshalProto(data)
+	putScratch(scratch, data)
+	if err != nil {
 		return errBadRequest(err)
 	}
 	return r.consumeTraces(ctx, obs, req, received, dataFormatProtobuf)

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -256,4 +259,88 @@ func (badCodec) Name() string                         { return "proto" }
 type plainExt struct {
 	component.StartFunc
 	component.ShutdownFunc
+}
+
+// Request buffers are pooled and reused: many concurrent requests over both transports, each
+// with its own bodies, some kept whole, some rewritten, some dropped whole, must each deliver
+// exactly their own kept records.
+func TestConcurrentRequestsKeepTheirOwnRecords(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	reg := &registryExt{}
+	defer reg.RegisterLogsPrefilter(severityPrefilter{})()
+	defer reg.RegisterTracesPrefilter(severityPrefilter{})()
+	grpcAddr, httpAddr, logs, _ := sampledReceiver(t, tel, reg)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := plogotlp.NewGRPCClient(conn)
+
+	const workers, perWorker = 8, 40
+	want := map[string]bool{}
+	var wantMu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				ld := plog.NewLogs()
+				lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+				// Sizes vary so that pooled buffers are reused at other lengths.
+				for k := range 1 + (w*perWorker+i)%23 {
+					lr := lrs.AppendEmpty()
+					body := fmt.Sprintf("w%d-r%d-k%d-%s", w, i, k, strings.Repeat("x", (i*k)%300))
+					lr.Body().SetStr(body)
+					switch (i + k) % 3 {
+					case 0:
+						lr.SetSeverityNumber(plog.SeverityNumberError)
+						wantMu.Lock()
+						want[body] = true
+						wantMu.Unlock()
+					case 1:
+						lr.SetSeverityNumber(plog.SeverityNumberInfo)
+					case 2:
+						if i%2 == 0 {
+							lr.SetSeverityNumber(plog.SeverityNumberFatal)
+							wantMu.Lock()
+							want[body] = true
+							wantMu.Unlock()
+						} else {
+							lr.SetSeverityNumber(plog.SeverityNumberDebug)
+						}
+					}
+				}
+				req := plogotlp.NewExportRequestFromLogs(ld)
+				if i%2 == 0 {
+					_, err := client.Export(context.Background(), req)
+					assert.NoError(t, err)
+					continue
+				}
+				body, err := req.MarshalProto()
+				if !assert.NoError(t, err) {
+					return
+				}
+				resp, err := http.Post(fmt.Sprintf("http://%s/v1/logs", httpAddr), pbContentType, bytes.NewReader(body))
+				if assert.NoError(t, err) {
+					assert.NoError(t, resp.Body.Close())
+					assert.Equal(t, http.StatusOK, resp.StatusCode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := map[string]bool{}
+	for _, ld := range logs.AllLogs() {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			sls := ld.ResourceLogs().At(i).ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				recs := sls.At(j).LogRecords()
+				for k := 0; k < recs.Len(); k++ {
+					b := recs.At(k).Body().Str()
+					require.False(t, got[b], "record %q delivered twice", b)
+					got[b] = true
+				}
+			}
+		}
+	}
+	require.Equal(t, want, got)
 }
