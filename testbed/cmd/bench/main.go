@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"os"
@@ -108,6 +109,17 @@ func run(ctx context.Context, o opts) error {
 	for _, n := range strings.Split(o.only, ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			want[n] = true
+		}
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, p := range bench.Pipelines() {
+		known[p.Name] = true
+		names = append(names, p.Name)
+	}
+	for n := range want {
+		if !known[n] {
+			return fmt.Errorf("-pipelines: no pipeline %q; the pipelines are %s", n, strings.Join(names, ", "))
 		}
 	}
 	for i, p := range bench.Pipelines() {
