@@ -148,34 +148,35 @@ var (
 )
 
 // dedupSet remembers the hashes of the last n requests counted (a ring and a set), so that a
-// resent request is recognised; n = 0 remembers none.
+// resent request is recognised; n = 0 remembers none. The ring and the set grow with the
+// requests seen up to n, so an idle or lightly used connector does not hold n entries (about
+// 2.3 MiB at the default 65,536).
 type dedupSet struct {
+	n    int
 	ring []uint64
 	next int
-	full bool
 	set  map[uint64]int // hash -> occurrences in the ring
 }
 
 func newDedupSet(n int) *dedupSet {
-	return &dedupSet{ring: make([]uint64, n), set: make(map[uint64]int, n)}
+	return &dedupSet{n: n, set: map[uint64]int{}}
 }
 
 func (d *dedupSet) contains(h uint64) bool { return d.set[h] > 0 }
 
 func (d *dedupSet) add(h uint64) {
-	if len(d.ring) == 0 {
+	if d.n == 0 {
 		return
 	}
-	if d.full {
-		old := d.ring[d.next]
-		if d.set[old]--; d.set[old] <= 0 {
-			delete(d.set, old)
-		}
+	d.set[h]++
+	if len(d.ring) < d.n {
+		d.ring = append(d.ring, h)
+		return
+	}
+	old := d.ring[d.next]
+	if d.set[old]--; d.set[old] <= 0 {
+		delete(d.set, old)
 	}
 	d.ring[d.next] = h
-	d.set[h]++
-	d.next++
-	if d.next == len(d.ring) {
-		d.next, d.full = 0, true
-	}
+	d.next = (d.next + 1) % d.n
 }

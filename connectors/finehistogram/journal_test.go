@@ -3,6 +3,7 @@ package finehistogram
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -253,4 +254,24 @@ func TestDedupWindowForgetsOldest(t *testing.T) {
 	require.False(t, d.contains(2))
 	require.True(t, d.contains(3))
 	require.False(t, newDedupSet(0).contains(0))
+}
+
+// The set answers exactly "among the last n hashes added", whatever the repeats, and holds
+// nothing up front.
+func TestDedupWindowMatchesLastN(t *testing.T) {
+	require.Zero(t, cap(newDedupSet(65536).ring), "no entries are held before requests are seen")
+	for _, n := range []int{1, 3, 7} {
+		d := newDedupSet(n)
+		var added []uint64
+		for i := range 200 {
+			h := uint64((i * 7919) % 11) // repeats often, within and across windows
+			d.add(h)
+			added = append(added, h)
+			window := added[max(0, len(added)-n):]
+			for q := uint64(0); q < 11; q++ {
+				require.Equal(t, slices.Contains(window, q), d.contains(q), "n=%d after %d adds, hash %d", n, i+1, q)
+			}
+		}
+		require.LessOrEqual(t, len(d.set), n)
+	}
 }
