@@ -2,13 +2,17 @@ package tracesampling
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -144,9 +148,26 @@ type tailSampler struct {
 	lateKept   metric.AddOption
 	lateDrop   metric.AddOption
 
+	// unsent holds kept traces the next consumer refused with a retryable error, encoded, to be
+	// sent again at the next sweeps; while any wait, new spans are refused (retryably), so the
+	// senders back off instead of Sieve losing what it acknowledged. Bounded by max_bytes.
+	unsentMu    sync.Mutex
+	unsent      []unsentBatch
+	unsentBytes int64
+	unsentSpans atomic.Int64
+
 	stop chan struct{}
 	done chan struct{}
 }
+
+// unsentBatch is one refused release, in its OTLP encoding.
+type unsentBatch struct {
+	data  []byte
+	spans int64
+}
+
+// errNextRefusing is returned for new spans while kept traces wait to be sent again.
+var errNextRefusing = errors.New("trace_sampling: the next consumer refused kept traces, which wait to be sent again; retry later")
 
 func newTailSampler(p *traceSampler, cfg TailConfig, next consumer.Traces, logger *zap.Logger, now func() time.Time) *tailSampler {
 	t := &tailSampler{
@@ -200,14 +221,28 @@ func (t *tailSampler) shutdown(ctx context.Context) {
 		out = append(out, t.decideLocked(t.byFirst.Front(), causeShutdown))
 	}
 	t.mu.Unlock()
+	t.retryUnsent(ctx)
 	t.release(ctx, out)
+	t.retryUnsent(ctx)
+	// What the next consumer still refuses cannot wait any longer.
+	t.unsentMu.Lock()
+	rest := t.unsent
+	t.unsent, t.unsentBytes = nil, 0
+	t.unsentMu.Unlock()
+	for _, b := range rest {
+		t.unsentSpans.Add(-b.spans)
+		t.lost(ctx, b.spans, errors.New("still refused at shutdown"))
+	}
 }
 
-// observe feeds the gauges.
+// observe feeds the gauges; kept traces waiting to be sent again count as held.
 func (t *tailSampler) observe() (traces, spans, bytes int64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return int64(len(t.traces)), t.spans, t.bytes
+	traces, spans, bytes = int64(len(t.traces)), t.spans, t.bytes
+	t.mu.Unlock()
+	t.unsentMu.Lock()
+	defer t.unsentMu.Unlock()
+	return traces, spans + t.unsentSpans.Load(), bytes + t.unsentBytes
 }
 
 // decided is a trace taken out of the buffer with its decision, to be released outside the lock.
@@ -222,6 +257,9 @@ type decided struct {
 // process holds the spans of undecided traces and returns the spans of traces already decided
 // and kept (late spans) together with traces the bounds forced to decide early.
 func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	if t.unsentSpans.Load() > 0 {
+		return td, errNextRefusing
+	}
 	snap := t.p.engine.Load()
 	frags := t.split(snap, td)
 
@@ -478,6 +516,7 @@ func (t *tailSampler) appendLocked(pe *pending, f *fragment, now int64) {
 
 // sweep decides the traces whose decision_wait or max_trace_age has passed and releases them.
 func (t *tailSampler) sweep(ctx context.Context, now time.Time) {
+	t.retryUnsent(ctx)
 	ns := now.UnixNano()
 	wait, age := t.cfg.DecisionWait.Nanoseconds(), t.cfg.MaxTraceAge.Nanoseconds()
 	var out []*decided
@@ -554,8 +593,8 @@ func (t *tailSampler) decideLocked(pe *pending, cause int) *decided {
 }
 
 // release publishes decisions, counts them, and sends the kept traces on in requests of about
-// maxReleaseSpans spans. A failed send cannot be returned to anyone: the spans were accepted
-// when they arrived; it is counted and logged.
+// maxReleaseSpans spans. The spans were acknowledged when they arrived, so a send the next
+// consumer refuses cannot be handed back: a retryable refusal is kept and sent again (send).
 func (t *tailSampler) release(ctx context.Context, ds []*decided) {
 	if len(ds) == 0 {
 		return
@@ -579,12 +618,80 @@ func (t *tailSampler) release(ctx context.Context, ds []*decided) {
 	}
 }
 
+// send passes kept traces on. Behind others still waiting, or refused with a retryable error,
+// they are kept encoded for the next sweep, up to max_bytes; a permanent refusal, or one past
+// that bound, loses them (counted as export_failed).
 func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
-	if err := t.next.ConsumeTraces(ctx, td); err != nil {
-		n := int64(td.SpanCount())
-		t.p.tb.ProcessorTraceSamplingSpansDropped.Add(ctx, n, t.p.attrs[reasonExportFailed])
-		t.logger.Warn("Kept traces could not be passed on and are lost", zap.Int64("spans", n), zap.Error(err))
+	n := int64(td.SpanCount())
+	var err error
+	if t.unsentSpans.Load() == 0 {
+		if err = t.next.ConsumeTraces(ctx, td); err == nil {
+			return
+		}
+		if consumererror.IsPermanent(err) {
+			t.lost(ctx, n, err)
+			return
+		}
 	}
+	b, merr := t.marshaler.MarshalTraces(td)
+	if merr != nil {
+		t.lost(ctx, n, errors.Join(err, merr))
+		return
+	}
+	t.unsentMu.Lock()
+	if t.unsentBytes+int64(len(b)) > t.cfg.MaxBytes {
+		t.unsentMu.Unlock()
+		t.lost(ctx, n, fmt.Errorf("%d bytes of kept traces already wait to be sent again (tail::max_bytes)", t.unsentBytes))
+		return
+	}
+	first := len(t.unsent) == 0
+	t.unsent = append(t.unsent, unsentBatch{data: b, spans: n})
+	t.unsentBytes += int64(len(b))
+	t.unsentSpans.Add(n)
+	t.unsentMu.Unlock()
+	if first && err != nil {
+		t.logger.Warn("The next consumer refused kept traces: they are sent again at the next sweeps, and new spans are refused until they are passed on",
+			zap.Int64("spans", n), zap.Error(err))
+	}
+}
+
+// retryUnsent sends the refused kept traces again, oldest first, until one is refused again.
+// Only the sweep loop, or shutdown once the loop has stopped, calls it: the batches it removes
+// are the first ones, which nothing else removes.
+func (t *tailSampler) retryUnsent(ctx context.Context) {
+	for {
+		t.unsentMu.Lock()
+		if len(t.unsent) == 0 {
+			t.unsentMu.Unlock()
+			return
+		}
+		b := t.unsent[0]
+		t.unsentMu.Unlock()
+		td, err := t.unmarshaler.UnmarshalTraces(b.data)
+		if err == nil {
+			err = t.next.ConsumeTraces(ctx, td)
+		}
+		if err != nil && !consumererror.IsPermanent(err) {
+			return
+		}
+		t.unsentMu.Lock()
+		t.unsent[0] = unsentBatch{}
+		t.unsent = t.unsent[1:]
+		t.unsentBytes -= int64(len(b.data))
+		t.unsentMu.Unlock()
+		t.unsentSpans.Add(-b.spans)
+		if err != nil {
+			t.lost(ctx, b.spans, err)
+		} else if t.unsentSpans.Load() == 0 {
+			t.logger.Info("Kept traces refused earlier were passed on; new spans are accepted again")
+		}
+	}
+}
+
+// lost counts and logs kept spans that could not be passed on.
+func (t *tailSampler) lost(ctx context.Context, n int64, err error) {
+	t.p.tb.ProcessorTraceSamplingSpansDropped.Add(ctx, n, t.p.attrs[reasonExportFailed])
+	t.logger.Warn("Kept traces could not be passed on and are lost", zap.Int64("spans", n), zap.Error(err))
 }
 
 func (t *tailSampler) publishAndCount(ctx context.Context, ds []*decided) {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -368,13 +369,93 @@ func TestTailShutdownReleases(t *testing.T) {
 	require.EqualValues(t, 1, sumBy(t, r.tel, "otelcol_processor_trace_sampling_early_decisions", "cause", "shutdown"))
 }
 
-// A release the next consumer refuses is counted: the spans were accepted when they arrived.
-func TestTailFailedReleaseCounted(t *testing.T) {
+// refusingSink refuses every request with err while err is set, then passes them to the sink.
+type refusingSink struct {
+	consumertest.TracesSink
+	mu  sync.Mutex
+	err error
+}
+
+func (r *refusingSink) set(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *refusingSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	r.mu.Lock()
+	err := r.err
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return r.TracesSink.ConsumeTraces(ctx, td)
+}
+
+// A release the next consumer refuses with a retryable error is kept and sent again at the next
+// sweep: the spans were acknowledged when they arrived. Meanwhile new spans are refused, so the
+// senders retry them instead of the buffer growing behind a consumer that takes nothing.
+func TestTailRefusedReleaseSentAgain(t *testing.T) {
 	r := newTailRig(t, tailPolicy, nil)
-	r.p.tail.next = consumertest.NewErr(errors.New("queue full"))
+	next := &refusingSink{err: errors.New("sending queue is full")}
+	r.p.tail.next = next
 	r.consume(t, tailTraces(traceID(4), tspan{service: "frontend", name: "GET", root: true, err: true}, tspan{service: "b", name: "x"}))
 	r.sweep(time.Second)
-	require.EqualValues(t, 2, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+	require.Zero(t, next.SpanCount())
+	require.Zero(t, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+	_, spans, bytes := r.p.tail.observe()
+	require.EqualValues(t, 2, spans, "waiting spans count as held")
+	require.Positive(t, bytes)
+
+	_, err := r.p.processTraces(context.Background(), tailTraces(traceID(5), tspan{service: "frontend", name: "GET", root: true}))
+	require.ErrorIs(t, err, errNextRefusing)
+	require.False(t, consumererror.IsPermanent(err), "the sender must retry")
+
+	r.sweep(time.Second) // still refused: still waiting
+	require.Zero(t, next.SpanCount())
+	next.set(nil)
+	r.sweep(time.Second)
+	require.Equal(t, 2, next.SpanCount())
+	_, spans, bytes = r.p.tail.observe()
+	require.Zero(t, spans)
+	require.Zero(t, bytes)
+	require.Zero(t, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+	_, err = r.p.processTraces(context.Background(), tailTraces(traceID(5), tspan{service: "frontend", name: "GET", root: true}))
+	require.ErrorIs(t, err, errSkip, "accepted and held again")
+}
+
+// What cannot wait is lost and counted: a permanent refusal, refused batches past max_bytes, and
+// whatever is still refused at shutdown.
+func TestTailFailedReleaseCounted(t *testing.T) {
+	errTrace := func(id uint64) ptrace.Traces {
+		return tailTraces(traceID(id), tspan{service: "frontend", name: "GET", root: true, err: true}, tspan{service: "b", name: "x"})
+	}
+	t.Run("permanent", func(t *testing.T) {
+		r := newTailRig(t, tailPolicy, nil)
+		r.p.tail.next = consumertest.NewErr(consumererror.NewPermanent(errors.New("bad data")))
+		r.consume(t, errTrace(4))
+		r.sweep(time.Second)
+		require.EqualValues(t, 2, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+		_, spans, _ := r.p.tail.observe()
+		require.Zero(t, spans)
+	})
+	t.Run("past max_bytes", func(t *testing.T) {
+		r := newTailRig(t, tailPolicy, nil)
+		r.p.tail.next = consumertest.NewErr(errors.New("sending queue is full"))
+		r.consume(t, errTrace(4))
+		r.p.tail.cfg.MaxBytes = 8 // smaller than any encoded batch; set once the trace is held
+		r.sweep(time.Second)
+		require.EqualValues(t, 2, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		r := newTailRig(t, tailPolicy, nil)
+		r.p.tail.next = consumertest.NewErr(errors.New("sending queue is full"))
+		r.consume(t, errTrace(4))
+		r.sweep(time.Second)
+		require.Zero(t, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+		require.NoError(t, r.p.shutdown(context.Background()))
+		require.EqualValues(t, 2, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
+	})
 }
 
 // Decisions reach subscribers after they can be looked up, so a subscriber that checks first and
