@@ -2,10 +2,13 @@ package tieredsampling // import "github.com/sieveobs/sieve/processors/tieredsam
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/sieveobs/sieve/internal/dlist"
 	"github.com/sieveobs/sieve/internal/policy"
+	"github.com/sieveobs/sieve/internal/resend"
 )
 
 // heldOverhead is the fixed cost counted per held trace on top of its records' encoding: the
@@ -90,6 +94,11 @@ type holder struct {
 	unmarshaler plog.ProtoUnmarshaler
 	outcomeOpts [numOutcomes]metric.AddOption
 
+	// unsent holds released records the next consumer refused with a retryable error, with the
+	// records kept per tier, sent again at the next rounds; while any wait, new records are
+	// refused (retryably). Bounded by max_bytes.
+	unsent *resend.Queue[map[*tier]int64]
+
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -102,6 +111,7 @@ func newHolder(p *tieredProcessor, cfg FollowTracesConfig, src policy.TailDecisi
 		groups: make(map[pcommon.TraceID]*heldGroup),
 		order:  dlist.New(func(g *heldGroup) *dlist.Links[heldGroup] { return &g.order }),
 		wake:   make(chan struct{}, 1),
+		unsent: resend.New[map[*tier]int64](cfg.MaxBytes),
 	}
 	for i, n := range outcomeNames {
 		h.outcomeOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", n)))
@@ -152,6 +162,9 @@ func (h *holder) shutdown(ctx context.Context) {
 	}
 	h.mu.Unlock()
 	h.drain(ctx)
+	h.retryUnsent(ctx)
+	// What the next consumer still refuses cannot wait any longer.
+	h.unsent.Drop(func(kept map[*tier]int64, _ int64) { h.lost(ctx, kept, errors.New("still refused at shutdown")) })
 }
 
 func pick(kept bool, yes, no int) int {
@@ -161,10 +174,13 @@ func pick(kept bool, yes, no int) int {
 	return no
 }
 
+// observe feeds the gauges; released records waiting to be sent again count as held.
 func (h *holder) observe() (records, bytes int64) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.records, h.bytes
+	records, bytes = h.records, h.bytes
+	h.mu.Unlock()
+	ur, ub := h.unsent.Held()
+	return records + ur, bytes + ub
 }
 
 // onDecisions runs on the tail sampler's goroutine: it only moves the decided groups aside and
@@ -260,6 +276,7 @@ func (h *holder) expire(now time.Time) {
 
 // drain passes on the records of decided groups that were kept and counts the others.
 func (h *holder) drain(ctx context.Context) {
+	h.retryUnsent(ctx)
 	h.mu.Lock()
 	ready := h.ready
 	h.ready = nil
@@ -328,18 +345,79 @@ func (h *holder) drain(ctx context.Context) {
 	if out.LogRecordCount() == 0 {
 		return
 	}
-	if err := h.next.ConsumeLogs(ctx, out); err != nil {
-		// The records were accepted when they arrived; nothing upstream can resend them.
-		for t, n := range kept {
-			tb.ProcessorTieredSamplingRecordsDropped.Add(ctx, n, t.dropOpt[reasonReleaseFailed]...)
+	h.send(ctx, out, kept)
+}
+
+// send passes released records on. The records were accepted when they arrived, so a refusal
+// cannot be handed back: behind others still waiting, or refused with a retryable error, they
+// are kept encoded for the next round, up to max_bytes; a permanent refusal, or one past that
+// bound, loses them (counted as release_failed).
+func (h *holder) send(ctx context.Context, out plog.Logs, kept map[*tier]int64) {
+	waiting := h.unsent.Waiting()
+	var err error
+	if !waiting {
+		if err = h.next.ConsumeLogs(ctx, out); err == nil {
+			h.countKept(ctx, kept)
+			return
 		}
-		h.logger.Warn("Held log records of kept traces could not be passed on and are lost",
-			zap.Int("records", out.LogRecordCount()), zap.Error(err))
+		if consumererror.IsPermanent(err) {
+			h.lost(ctx, kept, err)
+			return
+		}
+	}
+	b, merr := h.marshaler.MarshalLogs(out)
+	if merr != nil {
+		h.lost(ctx, kept, errors.Join(err, merr))
 		return
 	}
-	for t, n := range kept {
-		tb.ProcessorTieredSamplingRecordsKept.Add(ctx, n, t.keptOpt...)
+	if !h.unsent.Add(b, int64(out.LogRecordCount()), kept) {
+		h.lost(ctx, kept, fmt.Errorf("released records waiting to be sent again already fill follow_traces.max_bytes (%d)", h.cfg.MaxBytes))
+		return
 	}
+	if !waiting {
+		h.logger.Warn("The next consumer refused held log records of kept traces: they are sent again at the next rounds, and new records are refused until they are passed on",
+			zap.Int("records", out.LogRecordCount()), zap.Error(err))
+	}
+}
+
+// retryUnsent sends refused records again, oldest first, until one is refused again. Only the
+// holder's goroutine, or shutdown once it has stopped, calls it.
+func (h *holder) retryUnsent(ctx context.Context) {
+	if !h.unsent.Waiting() {
+		return
+	}
+	h.unsent.Retry(func(b []byte) error {
+		ld, err := h.unmarshaler.UnmarshalLogs(b)
+		if err != nil {
+			return consumererror.NewPermanent(err)
+		}
+		return h.next.ConsumeLogs(ctx, ld)
+	}, func(kept map[*tier]int64, _ int64, err error) {
+		if err != nil {
+			h.lost(ctx, kept, err)
+			return
+		}
+		h.countKept(ctx, kept)
+	})
+	if !h.unsent.Waiting() {
+		h.logger.Info("Held log records refused earlier were passed on; new records are accepted again")
+	}
+}
+
+func (h *holder) countKept(ctx context.Context, kept map[*tier]int64) {
+	for t, n := range kept {
+		h.p.telemetry.ProcessorTieredSamplingRecordsKept.Add(ctx, n, t.keptOpt...)
+	}
+}
+
+// lost counts and logs released records that could not be passed on.
+func (h *holder) lost(ctx context.Context, kept map[*tier]int64, err error) {
+	var total int64
+	for t, n := range kept {
+		h.p.telemetry.ProcessorTieredSamplingRecordsDropped.Add(ctx, n, t.dropOpt[reasonReleaseFailed]...)
+		total += n
+	}
+	h.logger.Warn("Held log records of kept traces could not be passed on and are lost", zap.Int64("records", total), zap.Error(err))
 }
 
 func (h *holder) removeLocked(g *heldGroup) {

@@ -3,6 +3,7 @@ package tieredsampling
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
@@ -233,16 +235,84 @@ func TestHoldShutdownReleases(t *testing.T) {
 	require.EqualValues(t, 1, r.counter(t, "otelcol_processor_tiered_sampling_held_decisions", attribute.String("outcome", "shutdown_kept")))
 }
 
-// A release the next consumer refuses is counted as lost, not as kept.
-func TestHoldFailedReleaseCounted(t *testing.T) {
-	r := newHoldRig(t, nil, consumertest.NewErr(errors.New("queue full")))
+// refusingLogs refuses every request with err while err is set, then passes them to the sink.
+type refusingLogs struct {
+	consumertest.LogsSink
+	mu  sync.Mutex
+	err error
+}
+
+func (r *refusingLogs) set(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *refusingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	r.mu.Lock()
+	err := r.err
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return r.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// A release the next consumer refuses with a retryable error is kept and sent again: the records
+// were acknowledged when they arrived. Meanwhile new records are refused (retryably), and the
+// released ones count as kept only once they are passed on.
+func TestHoldRefusedReleaseSentAgain(t *testing.T) {
+	next := &refusingLogs{err: errors.New("queue full")}
+	r := newHoldRig(t, nil, next)
 	tid := traceIDWithRandomness(0)
 	require.Empty(t, r.process(t, buildLogs("checkout", rec{sev: plog.SeverityNumberInfo, traceID: tid, body: "x"})))
 	r.eng.PublishDecisions([]policy.Decision{{TraceID: tid, Kept: true}})
-	require.Eventually(t, func() bool {
-		return r.counter(t, "otelcol_processor_tiered_sampling_records_dropped", attribute.String("reason", "release_failed")) == 1
-	}, 5*time.Second, time.Millisecond)
-	require.EqualValues(t, 0, r.counter(t, "otelcol_processor_tiered_sampling_records_kept"))
+	require.Eventually(t, func() bool { return r.p.holder.unsent.Waiting() }, 5*time.Second, time.Millisecond)
+	records, bytes := r.p.holder.observe()
+	require.EqualValues(t, 1, records, "waiting records count as held")
+	require.Positive(t, bytes)
+	_, err := r.p.processLogs(context.Background(), buildLogs("checkout", rec{sev: plog.SeverityNumberError, body: "new"}))
+	require.ErrorIs(t, err, errNextRefusing)
+	require.False(t, consumererror.IsPermanent(err), "the sender must retry")
+	require.Zero(t, r.counter(t, "otelcol_processor_tiered_sampling_records_kept"))
+
+	next.set(nil)
+	require.Eventually(t, func() bool { return next.LogRecordCount() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return !r.p.holder.unsent.Waiting() }, 5*time.Second, time.Millisecond)
+	require.EqualValues(t, 1, r.counter(t, "otelcol_processor_tiered_sampling_records_kept"))
+	require.Zero(t, r.counter(t, "otelcol_processor_tiered_sampling_records_dropped", attribute.String("reason", "release_failed")))
+	out, err := r.p.processLogs(context.Background(), buildLogs("checkout", rec{sev: plog.SeverityNumberError, body: "new"}))
+	require.NoError(t, err)
+	require.Equal(t, 1, out.LogRecordCount())
+}
+
+// What cannot wait is lost and counted, not counted as kept: a permanent refusal, and what is
+// still refused at shutdown.
+func TestHoldFailedReleaseCounted(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"permanent", consumererror.NewPermanent(errors.New("bad data"))},
+		{"shutdown", errors.New("queue full")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newHoldRig(t, nil, consumertest.NewErr(tt.err))
+			tid := traceIDWithRandomness(0)
+			require.Empty(t, r.process(t, buildLogs("checkout", rec{sev: plog.SeverityNumberInfo, traceID: tid, body: "x"})))
+			r.eng.PublishDecisions([]policy.Decision{{TraceID: tid, Kept: true}})
+			failed := func() int64 {
+				return r.counter(t, "otelcol_processor_tiered_sampling_records_dropped", attribute.String("reason", "release_failed"))
+			}
+			if !consumererror.IsPermanent(tt.err) {
+				require.Eventually(t, func() bool { return r.p.holder.unsent.Waiting() }, 5*time.Second, time.Millisecond)
+				require.Zero(t, failed())
+				require.NoError(t, r.p.shutdown(context.Background()))
+			}
+			require.Eventually(t, func() bool { return failed() == 1 }, 5*time.Second, time.Millisecond)
+			require.EqualValues(t, 0, r.counter(t, "otelcol_processor_tiered_sampling_records_kept"))
+		})
+	}
 }
 
 // Every record of many traces is accounted for across decisions, under the race detector too:

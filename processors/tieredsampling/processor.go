@@ -280,7 +280,13 @@ type batchState struct {
 	slSeq int
 }
 
+// errNextRefusing is returned for new records while released records wait to be sent again.
+var errNextRefusing = errors.New("tiered_sampling: the next consumer refused log records of kept traces, which wait to be sent again; retry later")
+
 func (p *tieredProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	if h := p.holder; h != nil && h.unsent.Waiting() {
+		return ld, errNextRefusing
+	}
 	// One policy snapshot per batch: a concurrent swap affects the next batch, never half of this one.
 	pol := p.policy.Load()
 	p.shed.refresh()

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
@@ -22,6 +21,7 @@ import (
 	"github.com/sieveobs/sieve/internal/dlist"
 	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/resend"
 )
 
 // pendingOverhead is the fixed cost counted per held trace on top of its spans' encoding: the
@@ -148,22 +148,13 @@ type tailSampler struct {
 	lateKept   metric.AddOption
 	lateDrop   metric.AddOption
 
-	// unsent holds kept traces the next consumer refused with a retryable error, encoded, to be
-	// sent again at the next sweeps; while any wait, new spans are refused (retryably), so the
-	// senders back off instead of Sieve losing what it acknowledged. Bounded by max_bytes.
-	unsentMu    sync.Mutex
-	unsent      []unsentBatch
-	unsentBytes int64
-	unsentSpans atomic.Int64
+	// unsent holds kept traces the next consumer refused with a retryable error, sent again at
+	// the next sweeps; while any wait, new spans are refused (retryably), so the senders back off
+	// instead of Sieve losing what it acknowledged. Bounded by max_bytes.
+	unsent *resend.Queue[struct{}]
 
 	stop chan struct{}
 	done chan struct{}
-}
-
-// unsentBatch is one refused release, in its OTLP encoding.
-type unsentBatch struct {
-	data  []byte
-	spans int64
 }
 
 // errNextRefusing is returned for new spans while kept traces wait to be sent again.
@@ -173,6 +164,7 @@ func newTailSampler(p *traceSampler, cfg TailConfig, next consumer.Traces, logge
 	t := &tailSampler{
 		p: p, cfg: cfg, next: next, logger: logger, now: now,
 		traces:  make(map[pcommon.TraceID]*pending),
+		unsent:  resend.New[struct{}](cfg.MaxBytes),
 		byLast:  dlist.New(func(p *pending) *dlist.Links[pending] { return &p.byLast }),
 		byFirst: dlist.New(func(p *pending) *dlist.Links[pending] { return &p.byFirst }),
 	}
@@ -225,14 +217,7 @@ func (t *tailSampler) shutdown(ctx context.Context) {
 	t.release(ctx, out)
 	t.retryUnsent(ctx)
 	// What the next consumer still refuses cannot wait any longer.
-	t.unsentMu.Lock()
-	rest := t.unsent
-	t.unsent, t.unsentBytes = nil, 0
-	t.unsentMu.Unlock()
-	for _, b := range rest {
-		t.unsentSpans.Add(-b.spans)
-		t.lost(ctx, b.spans, errors.New("still refused at shutdown"))
-	}
+	t.unsent.Drop(func(_ struct{}, spans int64) { t.lost(ctx, spans, errors.New("still refused at shutdown")) })
 }
 
 // observe feeds the gauges; kept traces waiting to be sent again count as held.
@@ -240,9 +225,8 @@ func (t *tailSampler) observe() (traces, spans, bytes int64) {
 	t.mu.Lock()
 	traces, spans, bytes = int64(len(t.traces)), t.spans, t.bytes
 	t.mu.Unlock()
-	t.unsentMu.Lock()
-	defer t.unsentMu.Unlock()
-	return traces, spans + t.unsentSpans.Load(), bytes + t.unsentBytes
+	us, ub := t.unsent.Held()
+	return traces, spans + us, bytes + ub
 }
 
 // decided is a trace taken out of the buffer with its decision, to be released outside the lock.
@@ -257,7 +241,7 @@ type decided struct {
 // process holds the spans of undecided traces and returns the spans of traces already decided
 // and kept (late spans) together with traces the bounds forced to decide early.
 func (t *tailSampler) process(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	if t.unsentSpans.Load() > 0 {
+	if t.unsent.Waiting() {
 		return td, errNextRefusing
 	}
 	snap := t.p.engine.Load()
@@ -623,8 +607,9 @@ func (t *tailSampler) release(ctx context.Context, ds []*decided) {
 // that bound, loses them (counted as export_failed).
 func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
 	n := int64(td.SpanCount())
+	waiting := t.unsent.Waiting()
 	var err error
-	if t.unsentSpans.Load() == 0 {
+	if !waiting {
 		if err = t.next.ConsumeTraces(ctx, td); err == nil {
 			return
 		}
@@ -638,53 +623,35 @@ func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
 		t.lost(ctx, n, errors.Join(err, merr))
 		return
 	}
-	t.unsentMu.Lock()
-	if t.unsentBytes+int64(len(b)) > t.cfg.MaxBytes {
-		t.unsentMu.Unlock()
-		t.lost(ctx, n, fmt.Errorf("%d bytes of kept traces already wait to be sent again (tail::max_bytes)", t.unsentBytes))
+	if !t.unsent.Add(b, n, struct{}{}) {
+		t.lost(ctx, n, fmt.Errorf("kept traces waiting to be sent again already fill tail::max_bytes (%d)", t.cfg.MaxBytes))
 		return
 	}
-	first := len(t.unsent) == 0
-	t.unsent = append(t.unsent, unsentBatch{data: b, spans: n})
-	t.unsentBytes += int64(len(b))
-	t.unsentSpans.Add(n)
-	t.unsentMu.Unlock()
-	if first && err != nil {
+	if !waiting {
 		t.logger.Warn("The next consumer refused kept traces: they are sent again at the next sweeps, and new spans are refused until they are passed on",
 			zap.Int64("spans", n), zap.Error(err))
 	}
 }
 
 // retryUnsent sends the refused kept traces again, oldest first, until one is refused again.
-// Only the sweep loop, or shutdown once the loop has stopped, calls it: the batches it removes
-// are the first ones, which nothing else removes.
+// Only the sweep loop, or shutdown once the loop has stopped, calls it.
 func (t *tailSampler) retryUnsent(ctx context.Context) {
-	for {
-		t.unsentMu.Lock()
-		if len(t.unsent) == 0 {
-			t.unsentMu.Unlock()
-			return
-		}
-		b := t.unsent[0]
-		t.unsentMu.Unlock()
-		td, err := t.unmarshaler.UnmarshalTraces(b.data)
-		if err == nil {
-			err = t.next.ConsumeTraces(ctx, td)
-		}
-		if err != nil && !consumererror.IsPermanent(err) {
-			return
-		}
-		t.unsentMu.Lock()
-		t.unsent[0] = unsentBatch{}
-		t.unsent = t.unsent[1:]
-		t.unsentBytes -= int64(len(b.data))
-		t.unsentMu.Unlock()
-		t.unsentSpans.Add(-b.spans)
+	if !t.unsent.Waiting() {
+		return
+	}
+	t.unsent.Retry(func(b []byte) error {
+		td, err := t.unmarshaler.UnmarshalTraces(b)
 		if err != nil {
-			t.lost(ctx, b.spans, err)
-		} else if t.unsentSpans.Load() == 0 {
-			t.logger.Info("Kept traces refused earlier were passed on; new spans are accepted again")
+			return consumererror.NewPermanent(err)
 		}
+		return t.next.ConsumeTraces(ctx, td)
+	}, func(_ struct{}, spans int64, err error) {
+		if err != nil {
+			t.lost(ctx, spans, err)
+		}
+	})
+	if !t.unsent.Waiting() {
+		t.logger.Info("Kept traces refused earlier were passed on; new spans are accepted again")
 	}
 }
 

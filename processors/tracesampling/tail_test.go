@@ -22,6 +22,7 @@ import (
 
 	"github.com/sieveobs/sieve/internal/policy"
 	"github.com/sieveobs/sieve/internal/policy/engine"
+	"github.com/sieveobs/sieve/internal/resend"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadata"
 	"github.com/sieveobs/sieve/processors/tracesampling/internal/metadatatest"
 )
@@ -443,7 +444,7 @@ func TestTailFailedReleaseCounted(t *testing.T) {
 		r := newTailRig(t, tailPolicy, nil)
 		r.p.tail.next = consumertest.NewErr(errors.New("sending queue is full"))
 		r.consume(t, errTrace(4))
-		r.p.tail.cfg.MaxBytes = 8 // smaller than any encoded batch; set once the trace is held
+		r.p.tail.unsent = resend.New[struct{}](8) // smaller than any encoded batch
 		r.sweep(time.Second)
 		require.EqualValues(t, 2, sumBy(t, r.tel, "otelcol_processor_trace_sampling_spans_dropped", "reason", "export_failed"))
 	})

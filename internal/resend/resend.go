@@ -1,0 +1,98 @@
+// Package resend keeps data that a component acknowledged and then could not pass on, because
+// the next consumer refused it with a retryable error, so that it is sent again instead of lost.
+// Sieve's tail sampler and the log records held for their trace's decision both release data
+// from their own goroutine, long after its sender was answered; neither can hand a refusal back.
+package resend // import "github.com/sieveobs/sieve/internal/resend"
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+)
+
+// Queue holds refused batches in their OTLP encoding (small, and invisible to the garbage
+// collector), oldest first, up to maxBytes. M is what the owner needs to count a batch once its
+// fate is known.
+type Queue[M any] struct {
+	maxBytes int64
+
+	mu      sync.Mutex
+	batches []batch[M]
+	bytes   int64
+	items   atomic.Int64
+}
+
+type batch[M any] struct {
+	data  []byte
+	items int64
+	meta  M
+}
+
+// New returns a queue holding at most maxBytes of encoded batches.
+func New[M any](maxBytes int64) *Queue[M] { return &Queue[M]{maxBytes: maxBytes} }
+
+// Waiting reports whether batches wait to be sent again: the owner then refuses new data
+// (retryably), so that its senders back off instead of its buffers growing behind a consumer
+// that takes nothing. Lock-free, for the hot path.
+func (q *Queue[M]) Waiting() bool { return q.items.Load() > 0 }
+
+// Add keeps a refused batch; false when it would exceed maxBytes (the owner counts it lost).
+func (q *Queue[M]) Add(data []byte, items int64, meta M) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes+int64(len(data)) > q.maxBytes {
+		return false
+	}
+	q.batches = append(q.batches, batch[M]{data: data, items: items, meta: meta})
+	q.bytes += int64(len(data))
+	q.items.Add(items)
+	return true
+}
+
+// Retry sends the batches again, oldest first, until one is refused with a retryable error;
+// done is called for each batch sent (err nil) or refused permanently. Only one goroutine may
+// call Retry at a time (the owner's release loop, or its shutdown once the loop has stopped):
+// the batches it removes are the first ones, which nothing else removes.
+func (q *Queue[M]) Retry(send func(data []byte) error, done func(meta M, items int64, err error)) {
+	for {
+		q.mu.Lock()
+		if len(q.batches) == 0 {
+			q.mu.Unlock()
+			return
+		}
+		b := q.batches[0]
+		q.mu.Unlock()
+		err := send(b.data)
+		if err != nil && !consumererror.IsPermanent(err) {
+			return
+		}
+		q.mu.Lock()
+		q.batches[0] = batch[M]{}
+		q.batches = q.batches[1:]
+		q.bytes -= int64(len(b.data))
+		q.mu.Unlock()
+		q.items.Add(-b.items)
+		done(b.meta, b.items, err)
+	}
+}
+
+// Drop empties the queue, calling lost for every batch: at shutdown, what is still refused
+// cannot wait any longer.
+func (q *Queue[M]) Drop(lost func(meta M, items int64)) {
+	q.mu.Lock()
+	rest := q.batches
+	q.batches, q.bytes = nil, 0
+	q.mu.Unlock()
+	for _, b := range rest {
+		q.items.Add(-b.items)
+		lost(b.meta, b.items)
+	}
+}
+
+// Held returns the items and encoded bytes waiting, for the owner's gauges.
+func (q *Queue[M]) Held() (items, bytes int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.items.Load(), q.bytes
+}
