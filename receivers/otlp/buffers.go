@@ -6,9 +6,11 @@ import "sync"
 // the pool; the common ones are tens of KiB.
 const maxPooled = 4 << 20
 
-// scratchPool holds the buffers that request bodies and rewritten requests are written into.
-// pdata copies every string and byte slice it decodes, so a buffer is free again once its
-// request is decoded, and a receiver at a steady rate allocates no request-sized garbage.
+// scratchPool holds the buffers that rewritten requests are written into. pdata copies every
+// string and byte slice it decodes, so a buffer is free again once its request is decoded, and a
+// receiver at a steady rate allocates no request-sized garbage for them. HTTP bodies are read
+// with io.ReadAll, as upstream does: reading them into pooled buffers made the hostile suite's
+// compression bombs grow the gateway by 243-287 MiB instead of 165-213.
 var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func getScratch() *[]byte { return scratchPool.Get().(*[]byte) }

@@ -1,9 +1,9 @@
 package otlp // import "github.com/sieveobs/sieve/receivers/otlp"
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -45,12 +45,7 @@ func (r *otlpReceiver) httpHandler(
 				fmt.Appendf(nil, "%v unsupported media type, supported: [%s, %s]", http.StatusUnsupportedMediaType, jsonContentType, pbContentType))
 			return
 		}
-		scratch := getScratch()
-		buf := bytes.NewBuffer((*scratch)[:0])
-		_, err := buf.ReadFrom(req.Body)
-		body := buf.Bytes()
-		// The export decodes the body before it returns; pdata copies what it keeps.
-		defer putScratch(scratch, body)
+		body, err := io.ReadAll(req.Body)
 		if err == nil {
 			err = req.Body.Close()
 		}
