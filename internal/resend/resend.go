@@ -5,6 +5,8 @@
 package resend // import "github.com/sieveobs/sieve/internal/resend"
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -36,6 +38,42 @@ func New[M any](maxBytes int64) *Queue[M] { return &Queue[M]{maxBytes: maxBytes}
 // (retryably), so that its senders back off instead of its buffers growing behind a consumer
 // that takes nothing. Lock-free, for the hot path.
 func (q *Queue[M]) Waiting() bool { return q.items.Load() > 0 }
+
+// Outcome is what Offer did with a batch.
+type Outcome int
+
+const (
+	// Sent: the next consumer took it.
+	Sent Outcome = iota
+	// Kept: refused with a retryable error, or offered while others wait; it waits in the queue.
+	Kept
+	// Lost: refused permanently, not encodable, or past maxBytes.
+	Lost
+)
+
+// Offer passes a batch on with send, unless batches already wait (it then joins them, so the
+// next consumer is not asked for more while it refuses). A retryable refusal keeps the batch,
+// encoded by encode. err is the refusal when the outcome is Kept because of one (nil when the
+// batch joined others), and the cause when it is Lost.
+func (q *Queue[M]) Offer(send func() error, encode func() ([]byte, error), items int64, meta M) (Outcome, error) {
+	var err error
+	if !q.Waiting() {
+		if err = send(); err == nil {
+			return Sent, nil
+		}
+		if consumererror.IsPermanent(err) {
+			return Lost, err
+		}
+	}
+	b, encErr := encode()
+	if encErr != nil {
+		return Lost, errors.Join(err, encErr)
+	}
+	if !q.Add(b, items, meta) {
+		return Lost, fmt.Errorf("refused data waiting to be sent again already fills its bound (%d bytes)", q.maxBytes)
+	}
+	return Kept, err
+}
 
 // Add keeps a refused batch; false when it would exceed maxBytes (the owner counts it lost).
 func (q *Queue[M]) Add(data []byte, items int64, meta M) bool {

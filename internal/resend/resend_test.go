@@ -49,3 +49,39 @@ func TestQueue(t *testing.T) {
 	require.Equal(t, []string{"d"}, lost)
 	require.False(t, q.Waiting())
 }
+
+func TestOffer(t *testing.T) {
+	q := New[int](10)
+	enc := func(b string) func() ([]byte, error) { return func() ([]byte, error) { return []byte(b), nil } }
+	calls := 0
+	ok := func() error { calls++; return nil }
+	full := func() error { calls++; return errors.New("queue full") }
+
+	out, err := q.Offer(ok, enc("a"), 1, 1)
+	require.Equal(t, Sent, out)
+	require.NoError(t, err)
+
+	out, err = q.Offer(full, enc("bbbb"), 2, 2)
+	require.Equal(t, Kept, out)
+	require.EqualError(t, err, "queue full", "the refusal that started the wait")
+
+	// While batches wait, the next consumer is not asked: the batch joins them.
+	calls = 0
+	out, err = q.Offer(ok, enc("cccc"), 3, 3)
+	require.Equal(t, Kept, out)
+	require.NoError(t, err)
+	require.Zero(t, calls)
+
+	out, err = q.Offer(ok, enc("dddd"), 4, 4)
+	require.Equal(t, Lost, out, "past maxBytes")
+	require.ErrorContains(t, err, "10 bytes")
+
+	q2 := New[int](10)
+	out, err = q2.Offer(func() error { return consumererror.NewPermanent(errors.New("bad")) }, enc("x"), 1, 1)
+	require.Equal(t, Lost, out)
+	require.True(t, consumererror.IsPermanent(err))
+	out, err = q2.Offer(full, func() ([]byte, error) { return nil, errors.New("cannot encode") }, 1, 1)
+	require.Equal(t, Lost, out)
+	require.ErrorContains(t, err, "cannot encode")
+	require.False(t, q2.Waiting())
+}

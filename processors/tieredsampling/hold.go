@@ -3,7 +3,6 @@ package tieredsampling // import "github.com/sieveobs/sieve/processors/tieredsam
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -353,30 +352,19 @@ func (h *holder) drain(ctx context.Context) {
 // are kept encoded for the next round, up to max_bytes; a permanent refusal, or one past that
 // bound, loses them (counted as release_failed).
 func (h *holder) send(ctx context.Context, out plog.Logs, kept map[*tier]int64) {
-	waiting := h.unsent.Waiting()
-	var err error
-	if !waiting {
-		if err = h.next.ConsumeLogs(ctx, out); err == nil {
-			h.countKept(ctx, kept)
-			return
-		}
-		if consumererror.IsPermanent(err) {
-			h.lost(ctx, kept, err)
-			return
-		}
-	}
-	b, merr := h.marshaler.MarshalLogs(out)
-	if merr != nil {
-		h.lost(ctx, kept, errors.Join(err, merr))
-		return
-	}
-	if !h.unsent.Add(b, int64(out.LogRecordCount()), kept) {
-		h.lost(ctx, kept, fmt.Errorf("released records waiting to be sent again already fill follow_traces.max_bytes (%d)", h.cfg.MaxBytes))
-		return
-	}
-	if !waiting {
+	n := out.LogRecordCount()
+	outcome, err := h.unsent.Offer(
+		func() error { return h.next.ConsumeLogs(ctx, out) },
+		func() ([]byte, error) { return h.marshaler.MarshalLogs(out) },
+		int64(n), kept)
+	switch {
+	case outcome == resend.Sent:
+		h.countKept(ctx, kept)
+	case outcome == resend.Lost:
+		h.lost(ctx, kept, err)
+	case err != nil:
 		h.logger.Warn("The next consumer refused held log records of kept traces: they are sent again at the next rounds, and new records are refused until they are passed on",
-			zap.Int("records", out.LogRecordCount()), zap.Error(err))
+			zap.Int("records", n), zap.Error(err))
 	}
 }
 

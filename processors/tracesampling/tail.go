@@ -3,7 +3,6 @@ package tracesampling
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -607,27 +606,14 @@ func (t *tailSampler) release(ctx context.Context, ds []*decided) {
 // that bound, loses them (counted as export_failed).
 func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
 	n := int64(td.SpanCount())
-	waiting := t.unsent.Waiting()
-	var err error
-	if !waiting {
-		if err = t.next.ConsumeTraces(ctx, td); err == nil {
-			return
-		}
-		if consumererror.IsPermanent(err) {
-			t.lost(ctx, n, err)
-			return
-		}
-	}
-	b, merr := t.marshaler.MarshalTraces(td)
-	if merr != nil {
-		t.lost(ctx, n, errors.Join(err, merr))
-		return
-	}
-	if !t.unsent.Add(b, n, struct{}{}) {
-		t.lost(ctx, n, fmt.Errorf("kept traces waiting to be sent again already fill tail::max_bytes (%d)", t.cfg.MaxBytes))
-		return
-	}
-	if !waiting {
+	outcome, err := t.unsent.Offer(
+		func() error { return t.next.ConsumeTraces(ctx, td) },
+		func() ([]byte, error) { return t.marshaler.MarshalTraces(td) },
+		n, struct{}{})
+	switch {
+	case outcome == resend.Lost:
+		t.lost(ctx, n, err)
+	case outcome == resend.Kept && err != nil:
 		t.logger.Warn("The next consumer refused kept traces: they are sent again at the next sweeps, and new spans are refused until they are passed on",
 			zap.Int64("spans", n), zap.Error(err))
 	}
