@@ -89,21 +89,22 @@ func (q *Queue[M]) Add(data []byte, items int64, meta M) bool {
 }
 
 // Retry sends the batches again, oldest first, until one is refused with a retryable error;
-// done is called for each batch sent (err nil) or refused permanently. Only one goroutine may
+// done is called for each batch sent (err nil) or refused permanently. It reports whether it
+// emptied a queue that held batches: the owner then accepts new data again. Only one goroutine may
 // call Retry at a time (the owner's release loop, or its shutdown once the loop has stopped):
 // the batches it removes are the first ones, which nothing else removes.
-func (q *Queue[M]) Retry(send func(data []byte) error, done func(meta M, items int64, err error)) {
-	for {
+func (q *Queue[M]) Retry(send func(data []byte) error, done func(meta M, items int64, err error)) (drained bool) {
+	for first := true; ; first = false {
 		q.mu.Lock()
 		if len(q.batches) == 0 {
 			q.mu.Unlock()
-			return
+			return !first
 		}
 		b := q.batches[0]
 		q.mu.Unlock()
 		err := send(b.data)
 		if err != nil && !consumererror.IsPermanent(err) {
-			return
+			return false
 		}
 		q.mu.Lock()
 		q.batches[0] = batch[M]{}

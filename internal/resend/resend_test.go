@@ -22,19 +22,21 @@ func TestQueue(t *testing.T) {
 	// A retryable refusal stops the round and keeps everything.
 	var done []string
 	record := func(m string, n int64, err error) { done = append(done, m) }
-	q.Retry(func([]byte) error { return errors.New("queue full") }, record)
+	require.False(t, q.Retry(func([]byte) error { return errors.New("queue full") }, record))
 	require.Empty(t, done)
 	items, _ = q.Held()
 	require.EqualValues(t, 5, items)
 
 	// Oldest first; a permanent refusal is reported and removed, then the round goes on.
 	var errs []error
-	q.Retry(func(b []byte) error {
+	drained := q.Retry(func(b []byte) error {
 		if string(b) == "aaaa" {
 			return consumererror.NewPermanent(errors.New("bad"))
 		}
 		return nil
 	}, func(m string, n int64, err error) { done = append(done, m); errs = append(errs, err) })
+	require.True(t, drained, "the queue held batches and is empty now")
+	require.False(t, q.Retry(func([]byte) error { return nil }, record), "nothing to drain")
 	require.Equal(t, []string{"a", "b"}, done)
 	require.True(t, consumererror.IsPermanent(errs[0]))
 	require.NoError(t, errs[1])

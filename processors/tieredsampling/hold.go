@@ -371,10 +371,7 @@ func (h *holder) send(ctx context.Context, out plog.Logs, kept map[*tier]int64) 
 // retryUnsent sends refused records again, oldest first, until one is refused again. Only the
 // holder's goroutine, or shutdown once it has stopped, calls it.
 func (h *holder) retryUnsent(ctx context.Context) {
-	if !h.unsent.Waiting() {
-		return
-	}
-	h.unsent.Retry(func(b []byte) error {
+	drained := h.unsent.Retry(func(b []byte) error {
 		ld, err := h.unmarshaler.UnmarshalLogs(b)
 		if err != nil {
 			return consumererror.NewPermanent(err)
@@ -387,7 +384,7 @@ func (h *holder) retryUnsent(ctx context.Context) {
 		}
 		h.countKept(ctx, kept)
 	})
-	if !h.unsent.Waiting() {
+	if drained {
 		h.logger.Info("Held log records refused earlier were passed on; new records are accepted again")
 	}
 }

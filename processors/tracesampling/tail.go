@@ -622,10 +622,7 @@ func (t *tailSampler) send(ctx context.Context, td ptrace.Traces) {
 // retryUnsent sends the refused kept traces again, oldest first, until one is refused again.
 // Only the sweep loop, or shutdown once the loop has stopped, calls it.
 func (t *tailSampler) retryUnsent(ctx context.Context) {
-	if !t.unsent.Waiting() {
-		return
-	}
-	t.unsent.Retry(func(b []byte) error {
+	drained := t.unsent.Retry(func(b []byte) error {
 		td, err := t.unmarshaler.UnmarshalTraces(b)
 		if err != nil {
 			return consumererror.NewPermanent(err)
@@ -636,7 +633,7 @@ func (t *tailSampler) retryUnsent(ctx context.Context) {
 			t.lost(ctx, spans, err)
 		}
 	})
-	if !t.unsent.Waiting() {
+	if drained {
 		t.logger.Info("Kept traces refused earlier were passed on; new spans are accepted again")
 	}
 }

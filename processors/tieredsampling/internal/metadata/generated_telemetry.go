@@ -163,7 +163,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTieredSamplingHeldBytes, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_tiered_sampling_held_bytes",
-		metric.WithDescription("Bytes held while records wait for their trace's tail decision (records in their OTLP encoding plus a fixed cost per trace). [Development]"),
+		metric.WithDescription("Bytes held while records wait for their trace's tail decision (records in their OTLP encoding plus a fixed cost per trace), or wait to be sent again after the next consumer refused them. [Development]"),
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
@@ -175,7 +175,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTieredSamplingHeldRecords, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_tiered_sampling_held_records",
-		metric.WithDescription("Records that failed their tier and wait for their trace's tail decision. [Development]"),
+		metric.WithDescription("Records that failed their tier and wait for their trace's tail decision, and released records the next consumer refused that wait to be sent again. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -54,7 +54,7 @@ func AssertEqualProcessorTieredSamplingEffectiveRate(t *testing.T, tt *component
 func AssertEqualProcessorTieredSamplingHeldBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tiered_sampling_held_bytes",
-		Description: "Bytes held while records wait for their trace's tail decision (records in their OTLP encoding plus a fixed cost per trace). [Development]",
+		Description: "Bytes held while records wait for their trace's tail decision (records in their OTLP encoding plus a fixed cost per trace), or wait to be sent again after the next consumer refused them. [Development]",
 		Unit:        "By",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
@@ -84,7 +84,7 @@ func AssertEqualProcessorTieredSamplingHeldDecisions(t *testing.T, tt *component
 func AssertEqualProcessorTieredSamplingHeldRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tiered_sampling_held_records",
-		Description: "Records that failed their tier and wait for their trace's tail decision. [Development]",
+		Description: "Records that failed their tier and wait for their trace's tail decision, and released records the next consumer refused that wait to be sent again. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,

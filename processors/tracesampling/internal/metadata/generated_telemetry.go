@@ -126,13 +126,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorTraceSamplingBufferedBytes, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_trace_sampling_buffered_bytes",
-		metric.WithDescription("Bytes held by tail sampling (spans in their OTLP encoding plus a fixed cost per trace). [Development]"),
+		metric.WithDescription("Bytes held by tail sampling (spans in their OTLP encoding plus a fixed cost per trace), kept traces the next consumer refused and that wait to be sent again included. [Development]"),
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTraceSamplingBufferedSpans, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_trace_sampling_buffered_spans",
-		metric.WithDescription("Spans held by tail sampling until their trace is decided. [Development]"),
+		metric.WithDescription("Spans held by tail sampling until their trace is decided, and kept spans the next consumer refused that wait to be sent again. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

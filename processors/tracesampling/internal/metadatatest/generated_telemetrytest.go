@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 func AssertEqualProcessorTraceSamplingBufferedBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_trace_sampling_buffered_bytes",
-		Description: "Bytes held by tail sampling (spans in their OTLP encoding plus a fixed cost per trace). [Development]",
+		Description: "Bytes held by tail sampling (spans in their OTLP encoding plus a fixed cost per trace), kept traces the next consumer refused and that wait to be sent again included. [Development]",
 		Unit:        "By",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
@@ -38,7 +38,7 @@ func AssertEqualProcessorTraceSamplingBufferedBytes(t *testing.T, tt *componentt
 func AssertEqualProcessorTraceSamplingBufferedSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_trace_sampling_buffered_spans",
-		Description: "Spans held by tail sampling until their trace is decided. [Development]",
+		Description: "Spans held by tail sampling until their trace is decided, and kept spans the next consumer refused that wait to be sent again. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
