@@ -502,11 +502,11 @@ func (a *aggregator) fillCommon(s *series, ts pcommon.Timestamp, attrs pcommon.M
 		if a.exemplarCheck != nil {
 			emit, wait := a.exemplarCheck(e.traceID, svc)
 			if !emit {
-				if wait && a.exemplarWait > 0 {
+				if wait {
 					if e.heldSince == 0 {
 						e.heldSince = ts
 					}
-					if ts.AsTime().Sub(e.heldSince.AsTime()) < a.exemplarWait {
+					if time.Duration(ts-e.heldSince) < a.exemplarWait {
 						a.carry = append(a.carry, e)
 					}
 				}

@@ -249,26 +249,28 @@ func (r *otlpReceiver) sampleBeforeDecode(ctx context.Context, body []byte, sig 
 	if !on {
 		return body, nil, -1, false
 	}
-	scratch = getScratch()
 	var (
 		out []byte
 		res otlpwire.FilterResult
 		err error
-		ok  bool
 	)
 	switch sig {
 	case signalLogs:
-		var p policy.LogsPrefilter
-		if p, ok = r.prefilters.LogsPrefilter(); ok {
-			out, res, err = p.FilterLogs((*scratch)[:0], body)
+		p, ok := r.prefilters.LogsPrefilter()
+		if !ok {
+			return body, nil, -1, false
 		}
+		scratch = getScratch()
+		out, res, err = p.FilterLogs((*scratch)[:0], body)
 	case signalTraces:
-		var p policy.TracesPrefilter
-		if p, ok = r.prefilters.TracesPrefilter(); ok {
-			out, res, err = p.FilterTraces((*scratch)[:0], body)
+		p, ok := r.prefilters.TracesPrefilter()
+		if !ok {
+			return body, nil, -1, false
 		}
+		scratch = getScratch()
+		out, res, err = p.FilterTraces((*scratch)[:0], body)
 	}
-	if !ok || err != nil {
+	if err != nil {
 		putScratch(scratch, nil)
 		return body, nil, -1, false
 	}
